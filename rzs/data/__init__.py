@@ -1,0 +1,21 @@
+"""Datasets with leave-one-class-out splits.
+
+    from rzs import data
+    fashion = data.load_dataset("fashion_mnist")
+    split = data.leave_one_out(fashion, excluded=3)
+"""
+
+from rzs.data.dataset import Dataset, LeaveOneOut, leave_one_out, per_class_subset
+from rzs.data.files import ChecksumError, data_directories
+from rzs.data.loading import DATASET_NAMES, load_dataset
+
+__all__ = [
+    "DATASET_NAMES",
+    "ChecksumError",
+    "Dataset",
+    "LeaveOneOut",
+    "data_directories",
+    "leave_one_out",
+    "load_dataset",
+    "per_class_subset",
+]

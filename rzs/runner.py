@@ -1,0 +1,159 @@
+"""Compute many cached results (networks x excluded classes x ...) in parallel.
+
+Each missing result runs in a fresh process, because TensorFlow keeps the
+memory it takes for the life of a process. A failure is reported with the end
+of its log and never costs the results that succeeded; everything stays in
+the run store, so rerunning the grid computes only what is still missing.
+
+The back end is a seam: "local" runs `workers` subprocesses on this machine,
+"inline" computes in this process (debugging, tiny grids). A back end is a
+callable (payloads, workers, log_directory) -> iterator of (index, error or
+None), completing in any order.
+"""
+
+import concurrent.futures
+import dataclasses
+import importlib
+import json
+import os
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from rzs.store import RunStore, config_key
+
+LOG_TAIL_LINES = 25
+
+
+@dataclasses.dataclass
+class GridReport:
+    """What a grid run did: keys computed, found cached, and failed (with why)."""
+
+    computed: list = dataclasses.field(default_factory=list)
+    cached: list = dataclasses.field(default_factory=list)
+    failed: dict = dataclasses.field(default_factory=dict)
+
+    def __str__(self):
+        lines = [
+            f"{len(self.computed)} computed, {len(self.cached)} cached, {len(self.failed)} failed."
+        ]
+        for spec, error in self.failed.items():
+            lines.append(f"FAILED {spec}:\n{error}")
+        return "\n".join(lines)
+
+    def raise_for_failures(self):
+        if self.failed:
+            raise RuntimeError(str(self))
+
+
+def run_grid(specs, store, workers=1, backend="local", compute=None, progress=True):
+    """Compute every spec whose result is not in `store` yet.
+
+    Args:
+        specs: dataclass specs with a `kind` and a `config()` (e.g. `TrainingSpec`).
+        store: a `RunStore` or its root directory.
+        workers: how many results to compute at once (each in its own process);
+            the machine's cores are shared evenly between them.
+        backend: "local" or "inline" (see module docstring).
+        compute: module-level function (spec, store) computing one result;
+            default `rzs.zeroshot.get_or_train`.
+
+    Returns:
+        A `GridReport`; failures are collected, not raised.
+    """
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {sorted(BACKENDS)}, received {backend!r}.")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, received {workers!r}.")
+    if compute is None:
+        from rzs.zeroshot import get_or_train as compute
+
+    report = GridReport()
+    missing = []
+    for spec in specs:
+        (report.cached if store.has(spec.kind, spec.config()) else missing).append(spec)
+    payloads = [_payload(spec, compute, store) for spec in missing]
+    log_directory = store.root / "logs"
+    log_directory.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=len(missing), desc="results", unit="result", disable=not progress) as bar:
+        for index, error in BACKENDS[backend](payloads, workers, log_directory):
+            if error is None:
+                report.computed.append(missing[index])
+            else:
+                report.failed[missing[index]] = error
+            bar.update()
+    return report
+
+
+def _payload(spec, compute, store):
+    return {
+        "spec": f"{type(spec).__module__}:{type(spec).__qualname__}",
+        "fields": dataclasses.asdict(spec),
+        "compute": f"{compute.__module__}:{compute.__qualname__}",
+        "store": str(Path(store.root).resolve()),
+        "name": f"{spec.kind}-{config_key(spec.config())}",
+    }
+
+
+def _resolve(reference):
+    # Payloads cross process boundaries as text; resolve only rzs's own code.
+    module_name, _, attribute = reference.partition(":")
+    if module_name != "rzs" and not module_name.startswith("rzs."):
+        raise ValueError(f"Refusing to run {reference!r}: only rzs functions may be named.")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def compute_payload(payload):
+    spec = _resolve(payload["spec"])(**payload["fields"])
+    _resolve(payload["compute"])(spec, RunStore(payload["store"]))
+
+
+def inline_backend(payloads, workers, log_directory):
+    for index, payload in enumerate(payloads):
+        try:
+            compute_payload(payload)
+        except Exception:  # noqa: BLE001 - reported per result, the grid goes on
+            yield index, traceback.format_exc()
+        else:
+            yield index, None
+
+
+def local_backend(payloads, workers, log_directory):
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    environment = {
+        **os.environ,
+        "TF_NUM_INTRAOP_THREADS": str(threads),
+        "TF_NUM_INTEROP_THREADS": "1",
+        "OMP_NUM_THREADS": str(threads),
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+    }
+
+    def run_one(payload):
+        log_path = log_directory / f"{payload['name']}.log"
+        with open(log_path, "w") as log:
+            completed = subprocess.run(
+                [sys.executable, "-m", "rzs.runner", json.dumps(payload)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment,
+            )
+        if completed.returncode == 0:
+            return None
+        tail = log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        return f"exit code {completed.returncode}; log {log_path}:\n" + "\n".join(tail)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(run_one, payload): index for index, payload in enumerate(payloads)}
+        for future in concurrent.futures.as_completed(futures):
+            yield futures[future], future.result()
+
+
+BACKENDS = {"local": local_backend, "inline": inline_backend}
+
+
+if __name__ == "__main__":
+    compute_payload(json.loads(sys.argv[1]))
