@@ -166,6 +166,7 @@ def train(spec, verbose="auto"):
             )
         ],
         verbose=verbose,
+        shuffle=False,  # the tf.data pipeline shuffles, with the spec's seed
     )
     train_seconds = time.perf_counter() - start
     predictions = pipeline.predict_probabilities(model, train_data.x_test).argmax(axis=1)

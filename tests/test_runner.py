@@ -1,0 +1,46 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from rzs import runner, zeroshot
+from rzs.store import RunStore
+
+TINY = dict(per_class_train=20, per_class_test=5, epochs=1, augmentation=False, batch_size=32)
+
+
+def test_local_workers_match_inline_and_report_failures(shared_data, tmp_path):
+    specs = zeroshot.specs_for("lenet", "fashion_mnist", [2], **TINY)
+    broken = dataclasses.replace(specs[0], dataset="cifar10")  # no CIFAR-10 offline
+    local_store, inline_store = RunStore(tmp_path / "local"), RunStore(tmp_path / "inline")
+
+    # One worker gets all cores, as the inline run does: oneDNN's sums depend
+    # on the thread count, so only equal thread counts give equal bits.
+    report = runner.run_grid(specs + [broken], local_store, workers=1, progress=False)
+    assert sorted(map(str, report.computed)) == sorted(map(str, specs))
+    assert list(report.failed) == [broken]
+    assert "cifar-10-python.tar.gz" in report.failed[broken]
+    with pytest.raises(RuntimeError, match="1 failed"):
+        report.raise_for_failures()
+
+    runner.run_grid(specs, inline_store, backend="inline", progress=False)
+    for spec in specs:
+        local = local_store.load(spec.kind, spec.config()).arrays
+        inline = inline_store.load(spec.kind, spec.config()).arrays
+        for name in local:
+            np.testing.assert_array_equal(local[name], inline[name])
+
+    rerun = runner.run_grid(specs, local_store, workers=2, progress=False)
+    assert rerun.computed == [] and len(rerun.cached) == 2
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="backend"):
+        runner.run_grid([], tmp_path, backend="slurm")
+    with pytest.raises(ValueError, match="workers"):
+        runner.run_grid([], tmp_path, workers=0)
+
+
+def test_payloads_may_name_only_rzs_code():
+    with pytest.raises(ValueError, match="only rzs"):
+        runner._resolve("os:system")

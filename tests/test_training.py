@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from rzs import training, zeroshot
+from rzs.store import RunStore
+from rzs.training import TrainingSpec, learning_rate_schedule
+
+TINY = dict(per_class_train=30, per_class_test=10, epochs=1, augmentation=False, batch_size=32)
+
+
+def test_piecewise_schedule_scales_to_shorter_runs():
+    recipe = {
+        "learning_rate": 0.1,
+        "epochs": 20,
+        "schedule": {"kind": "piecewise", "boundaries": [80, 150], "values": [0.1, 0.01, 0.001]},
+    }
+    schedule = learning_rate_schedule(recipe, authors_epochs=200)
+    assert [schedule(epoch) for epoch in (0, 7, 8, 14, 15, 19)] == [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+
+
+def test_exponential_and_constant_schedules():
+    recipe = {"learning_rate": 1e-3, "epochs": 50, "schedule": {"kind": "exponential", "decay_epochs": 10}}
+    assert learning_rate_schedule(recipe, 50)(10) == pytest.approx(1e-3 / np.e)
+    recipe["schedule"] = {"kind": "constant"}
+    assert learning_rate_schedule(recipe, 50)(30) == 1e-3
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("network", "alexnet"), ("epochs", 0), ("batch_size", 2.5), ("precision", "float8"), ("seed", "0")],
+)
+def test_spec_rejects_bad_values_naming_them(field, value):
+    arguments = {"network": "lenet", "dataset": "fashion_mnist", field: value}
+    with pytest.raises(ValueError, match=field if field != "network" else "alexnet"):
+        TrainingSpec(**arguments)
+
+
+def test_spec_config_carries_the_resolved_recipe():
+    spec = TrainingSpec("lenet", "fashion_mnist", epochs=3, batch_size=16, augmentation=False)
+    recipe = spec.config()["recipe"]
+    assert (recipe["epochs"], recipe["batch_size"], recipe["augmentation"]) == (3, 16, False)
+    assert spec.config() != spec.with_excluded(2).config()
+
+
+def test_same_seed_gives_the_same_soft_labels(shared_data, tmp_path):
+    spec = TrainingSpec("lenet", "fashion_mnist", excluded=4, seed=7, **{**TINY, "augmentation": True})
+    first = zeroshot.compute_model(spec, verbose=0)[1]
+    second = zeroshot.compute_model(spec, verbose=0)[1]
+    np.testing.assert_array_equal(first["excluded_test_soft_labels"], second["excluded_test_soft_labels"])
+    other_seed = zeroshot.compute_model(spec.__class__(**{**spec.__dict__, "seed": 8}), verbose=0)[1]
+    assert not np.array_equal(first["excluded_test_soft_labels"], other_seed["excluded_test_soft_labels"])
+
+
+def test_raw_zero_shot_of_lenet_on_fashion_mnist(shared_data, tmp_path):
+    store = RunStore(tmp_path)
+    result = zeroshot.raw_zero_shot(
+        "lenet", "fashion_mnist", store, per_class_train=200, per_class_test=50,
+        epochs=3, augmentation=False, batch_size=32,
+    )
+    assert sorted(result.leave_one_out) == list(range(10))
+    assert result.full.record["test_accuracy"] > 0.6  # chance is 0.1
+    pairs = result.soft_label_pairs()
+    for excluded, (zero_shot, full) in pairs.items():
+        assert zero_shot.shape == (50, 9) and full.shape == (50, 10)
+        np.testing.assert_allclose(zero_shot.sum(axis=1), 1, atol=1e-5)
+        # The full model's rows are its soft labels on the excluded class's own images.
+        assert np.mean(full.argmax(axis=1) == excluded) > 0.3
+    train_pairs = result.soft_label_pairs("train")
+    assert train_pairs[0][0].shape == (200, 9)
+    assert (tmp_path / "model").is_dir() and len(store.records("model")) == 11
+    record = result.leave_one_out[3].record
+    assert record["num_classes"] == 9 and "Dress" not in record["class_names"]
+    assert record["versions"]["keras"] and record["timings"]["train_seconds"] > 0
+    # A rerun is served from the store without training.
+    again = zeroshot.raw_zero_shot(
+        "lenet", "fashion_mnist", store, per_class_train=200, per_class_test=50,
+        epochs=3, augmentation=False, batch_size=32,
+    )
+    assert again.full.directory == result.full.directory
+
+
+def test_stored_model_reloads_with_the_same_predictions(shared_data, tmp_path):
+    import keras
+
+    spec = TrainingSpec("lenet", "fashion_mnist", **TINY)
+    result = zeroshot.get_or_train(spec, RunStore(tmp_path), verbose=0)
+    model = keras.saving.load_model(result.path(zeroshot.MODEL_FILE))
+    dataset, _ = spec.load_data()
+    from rzs import pipeline
+
+    np.testing.assert_allclose(
+        pipeline.predict_probabilities(model, dataset.x_test), result.arrays["test_soft_labels"], atol=1e-6
+    )
