@@ -7,7 +7,7 @@
 
 from rzs.data.dataset import Dataset, LeaveOneOut, leave_one_out, per_class_subset
 from rzs.data.files import ChecksumError, data_directories
-from rzs.data.loading import DATASET_NAMES, load_dataset
+from rzs.data.loading import DATASET_NAMES, load_dataset, num_classes
 
 __all__ = [
     "DATASET_NAMES",
@@ -17,5 +17,6 @@ __all__ = [
     "data_directories",
     "leave_one_out",
     "load_dataset",
+    "num_classes",
     "per_class_subset",
 ]

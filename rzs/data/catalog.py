@@ -20,6 +20,10 @@ class IdxSource:
     files: dict  # role -> (file name without .gz, sha256 of decompressed bytes)
     class_names: tuple[str, ...]
 
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
 
 @dataclasses.dataclass(frozen=True)
 class CifarSource:
@@ -33,6 +37,7 @@ class CifarSource:
     members: dict  # role -> (member name, md5)
     label_key: bytes  # key of the labels in a batch dict
     names_key: bytes  # key of the class names in the meta dict
+    num_classes: int
 
 
 MNIST = IdxSource(
@@ -122,6 +127,7 @@ CIFAR10 = CifarSource(
     },
     label_key=b"labels",
     names_key=b"label_names",
+    num_classes=10,
 )
 
 CIFAR100 = CifarSource(
@@ -137,6 +143,7 @@ CIFAR100 = CifarSource(
     },
     label_key=b"fine_labels",
     names_key=b"fine_label_names",
+    num_classes=100,
 )
 
 SOURCES = {source.name: source for source in (MNIST, FASHION_MNIST, CIFAR10, CIFAR100)}

@@ -28,6 +28,12 @@ def load_dataset(name):
     return _load_canonical(name)
 
 
+def num_classes(name):
+    """N for a dataset name, without reading the images of canonical datasets."""
+    source = catalog.SOURCES.get(name)
+    return source.num_classes if source is not None else load_dataset(name).num_classes
+
+
 @functools.lru_cache(maxsize=4)
 def _load_canonical(name):
     source = catalog.SOURCES.get(name)

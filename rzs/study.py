@@ -1,0 +1,216 @@
+"""One study = the notebooks' parameters turned into cached results, tables and figures.
+
+The notebooks stay short: each builds a `Study` from its `parameters` cell and
+asks it for what it shows. Every parameter is validated before any compute
+starts, with a message naming the parameter, the value and what is allowed.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from rzs import data, metrics, models, runner, zeroshot
+from rzs.store import RunStore
+from rzs.training import PRECISIONS, TrainingSpec
+
+# Per-network overrides a profile may set in `network_options`.
+NETWORK_OPTIONS = ("width", "epochs", "batch_size", "augmentation", "per_class_train")
+
+
+@dataclasses.dataclass
+class Study:
+    """The parameters shared by every notebook (see notebooks/profiles/*.yaml)."""
+
+    profile: str = "quick"
+    dataset: str = "fashion_mnist"
+    networks: list = dataclasses.field(default_factory=lambda: ["lenet"])
+    excluded_classes: list | None = None  # None: every class
+    per_class_train: int | None = None  # None: the whole training set
+    per_class_test: int | None = None
+    width: float = 1.0
+    epochs: int | None = None  # None: the authors' recipe
+    batch_size: int | None = None
+    augmentation: bool | None = None
+    precision: str = "float32"
+    network_options: dict = dataclasses.field(default_factory=dict)
+    seed: int = 0
+    workers: int = 1
+    backend: str = "local"
+    results_dir: str = "../results"
+    figures_dir: str = "../figures"
+    tables_dir: str = "../tables"
+    # Metric options (docs/metrics.md): DBM's power q, AM's distance and reduction, and
+    # whether the soft labels of test or train images are measured.
+    metric_q: float = 2
+    am_distance: str = "l1"
+    am_reduce: str = "image"
+    metric_images: str = "test"
+
+    @classmethod
+    def from_namespace(cls, namespace):
+        """A validated study from the variables of a notebook's `parameters` cell."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls.from_parameters(**{k: v for k, v in namespace.items() if k in names})
+
+    @classmethod
+    def from_parameters(cls, **parameters):
+        """A validated study; unknown parameter names are an error, never ignored."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(parameters) - known)
+        if unknown:
+            raise ValueError(f"Unknown parameters {unknown}. Known parameters: {sorted(known)}.")
+        study = cls(**parameters)
+        study.validate()
+        return study
+
+    def validate(self):
+        available = models.list_models()
+        if not isinstance(self.networks, (list, tuple)) or not self.networks:
+            raise ValueError(f"networks must be a non-empty list, received {self.networks!r}.")
+        unknown = [name for name in self.networks if name not in available]
+        if unknown:
+            raise ValueError(f"networks {unknown} do not exist. Available: {available}.")
+        for network, options in self.network_options.items():
+            if network not in available:
+                raise ValueError(f"network_options names unknown network {network!r}.")
+            extra = sorted(set(options) - set(NETWORK_OPTIONS))
+            if extra:
+                raise ValueError(
+                    f"network_options[{network!r}] has unknown keys {extra}; allowed: {NETWORK_OPTIONS}."
+                )
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, received {self.precision!r}.")
+        if self.backend not in runner.BACKENDS:
+            raise ValueError(f"backend must be one of {sorted(runner.BACKENDS)}, received {self.backend!r}.")
+        num_classes = self.num_classes
+        if self.excluded_classes is not None:
+            bad = [c for c in self.excluded_classes if not isinstance(c, int) or not 0 <= c < num_classes]
+            if bad:
+                raise ValueError(
+                    f"excluded_classes {bad} are out of range for {self.dataset!r} "
+                    f"(classes 0..{num_classes - 1})."
+                )
+        if self.am_distance not in metrics.DISTANCE_ORDERS:
+            raise ValueError(
+                f"am_distance must be one of {list(metrics.DISTANCE_ORDERS)}, received {self.am_distance!r}."
+            )
+        if self.am_reduce not in metrics.REDUCTIONS:
+            raise ValueError(f"am_reduce must be one of {list(metrics.REDUCTIONS)}, received {self.am_reduce!r}.")
+        if not isinstance(self.metric_q, (int, float)) or not self.metric_q > 0:
+            raise ValueError(f"metric_q must be a number > 0, received {self.metric_q!r}.")
+        if self.metric_images not in ("test", "train"):
+            raise ValueError(f"metric_images must be 'test' or 'train', received {self.metric_images!r}.")
+        # Building every spec checks the remaining values (epochs, batch_size, seed, ...).
+        self.training_specs()
+
+    @property
+    def num_classes(self):
+        return data.num_classes(self.dataset)
+
+    @property
+    def classes(self):
+        return list(range(self.num_classes)) if self.excluded_classes is None else list(self.excluded_classes)
+
+    @property
+    def store(self):
+        return RunStore(self.results_dir)
+
+    def spec_options(self, network):
+        options = {
+            "per_class_train": self.per_class_train,
+            "per_class_test": self.per_class_test,
+            "width": self.width,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "augmentation": self.augmentation,
+            "seed": self.seed,
+            "precision": self.precision,
+        }
+        options.update(self.network_options.get(network, {}))
+        return options
+
+    def training_specs(self, networks=None):
+        """Leave-one-out and full-model specs of `networks` (default all)."""
+        return [
+            spec
+            for network in networks or self.networks
+            for spec in zeroshot.specs_for(network, self.dataset, self.classes, **self.spec_options(network))
+        ]
+
+    def full_spec(self, network):
+        return zeroshot.specs_for(network, self.dataset, [], **self.spec_options(network))[0]
+
+    def train(self, networks=None):
+        """Compute every missing model; prints and returns the grid report."""
+        report = runner.run_grid(
+            self.training_specs(networks), self.store, workers=self.workers, backend=self.backend
+        )
+        print(report)
+        report.raise_for_failures()
+        return report
+
+    def zero_shot(self, network):
+        """The stored `RawZeroShot` of `network` (trained by notebook 01)."""
+        specs = zeroshot.specs_for(network, self.dataset, self.classes, **self.spec_options(network))
+        missing = [spec for spec in specs if not self.store.has(spec.kind, spec.config())]
+        if missing:
+            raise LookupError(
+                f"{len(missing)} of {network}'s models are not in {self.results_dir}; run "
+                "notebook 01 (training) with the same parameters first."
+            )
+        return zeroshot.raw_zero_shot(
+            network, self.dataset, self.store, excluded_classes=self.classes, **self.spec_options(network)
+        )
+
+    def accuracy_table(self):
+        """Test accuracy, parameters and training time of every model, one row each."""
+        rows = []
+        for spec in self.training_specs():
+            record = self.store.load(spec.kind, spec.config()).record
+            rows.append(
+                {
+                    "network": spec.network,
+                    "model": "full" if spec.excluded is None else f"without {spec.excluded}",
+                    "excluded_class": spec.excluded,
+                    "test_accuracy": record["test_accuracy"],
+                    "parameters": record["parameters"],
+                    "train_seconds": record["timings"]["train_seconds"],
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def metrics_table(self):
+        """DBM and AM per network x excluded class (`rzs.metrics.metrics_table`)."""
+        tables = []
+        for network in self.networks:
+            result = self.zero_shot(network)
+            tables.append(
+                metrics.metrics_table(
+                    result.soft_label_pairs(self.metric_images),
+                    network,
+                    result.class_names,
+                    q=self.metric_q,
+                    distance=self.am_distance,
+                    reduce=self.am_reduce,
+                )
+            )
+        return pd.concat(tables, ignore_index=True)
+
+    def figure_path(self, name):
+        """Where figure `name` goes (PNG and PDF share the stem)."""
+        directory = Path(self.figures_dir) / self.profile
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory / name
+
+    def save_table(self, frame, name, float_format="%.4g"):
+        """Write `frame` as CSV and Markdown to tables/<profile>/; returns the CSV path."""
+        directory = Path(self.tables_dir) / self.profile
+        directory.mkdir(parents=True, exist_ok=True)
+        csv_path = directory / f"{name}.csv"
+        frame.to_csv(csv_path, index=False, float_format=float_format)
+        (directory / f"{name}.md").write_text(
+            frame.to_markdown(index=False, floatfmt=".4g") + "\n"
+        )
+        return csv_path
+
