@@ -1,0 +1,124 @@
+"""Attacks on trained models as cached results of the run store.
+
+One `AttackSpec` = one attack, at every budget th of a list, on the first
+`images` test images of one trained model (the authors attack the first 1000
+test images, whether or not the model classifies them correctly). Its result
+holds the per-image table (`table.csv`) and the per-th summary in the record.
+"""
+
+import dataclasses
+import time
+
+import keras
+import pandas as pd
+
+from rzs import attacks, reproducibility, zeroshot
+from rzs.training import TrainingSpec
+
+EVOLUTIONARY_ATTACKS = ("pixel", "threshold")
+# Gradient attacks whose th is the L-inf budget on the 0-255 scale (eps = th / 255).
+LINF_GRADIENT_ATTACKS = ("fgsm", "bim", "pgd")
+UNBUDGETED_ATTACKS = ("carlini_wagner_l2", "deepfool")
+ATTACKS = EVOLUTIONARY_ATTACKS + LINF_GRADIENT_ATTACKS + UNBUDGETED_ATTACKS
+STRATEGIES = ("cmaes", "de")
+TABLE_FILE = "table.csv"
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackSpec:
+    """Everything that determines one attack result, and so its cache key."""
+
+    model: dict  # the attacked model's TrainingSpec fields
+    attack: str
+    thresholds: tuple = (1, 3, 5, 10)
+    images: int = 100
+    strategy: str = "cmaes"
+    population: int = 400
+    generations: int = 100
+    seed: int = 0
+
+    kind = "attack"
+
+    def __post_init__(self):
+        if self.attack not in ATTACKS:
+            raise ValueError(f"attack must be one of {ATTACKS}, received {self.attack!r}.")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, received {self.strategy!r}.")
+        object.__setattr__(self, "thresholds", tuple(self.thresholds))
+        if self.attack not in UNBUDGETED_ATTACKS:
+            bad = [th for th in self.thresholds if not isinstance(th, int) or not 1 <= th <= 255]
+            if bad or not self.thresholds:
+                raise ValueError(
+                    f"thresholds must be a non-empty list of integers in [1, 255], "
+                    f"received {list(self.thresholds)}."
+                )
+        for name in ("images", "population", "generations"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, received {value!r}.")
+        self.training_spec  # validates the model fields
+
+    @property
+    def training_spec(self):
+        return TrainingSpec(**self.model)
+
+    def config(self):
+        fields = dataclasses.asdict(self)
+        fields["model"] = self.training_spec.config()
+        fields["thresholds"] = list(self.thresholds)
+        if self.attack not in EVOLUTIONARY_ATTACKS:
+            # The search settings do not affect gradient attacks; keep them out of the key.
+            for name in ("strategy", "population", "generations"):
+                fields.pop(name)
+        return fields
+
+
+def run_attack(spec, model, images, labels):
+    """The attack's result table on `images` (uint8 NHWC) with true `labels`."""
+    if spec.attack in EVOLUTIONARY_ATTACKS:
+        function = attacks.pixel_attack if spec.attack == "pixel" else attacks.threshold_attack
+        return function(
+            model,
+            images,
+            labels,
+            list(spec.thresholds),
+            strategy=spec.strategy,
+            population=spec.population,
+            generations=spec.generations,
+            seed=spec.seed,
+        )
+    function = getattr(attacks, spec.attack)
+    if spec.attack in UNBUDGETED_ATTACKS:
+        return function(model, images, labels)
+    options = {"seed": spec.seed} if spec.attack == "pgd" else {}
+    return pd.concat(
+        [function(model, images, labels, eps=th / 255, **options) for th in spec.thresholds],
+        ignore_index=True,
+    )
+
+
+def get_or_attack(spec, store):
+    """The stored result of `spec`, attacking only if it is missing.
+
+    The attacked model is loaded from the store (trained first if missing).
+    """
+
+    def compute():
+        training_spec = spec.training_spec
+        trained = zeroshot.get_or_train(training_spec, store)
+        model = keras.saving.load_model(trained.path(zeroshot.MODEL_FILE))
+        dataset, _ = training_spec.load_data()
+        images, labels = dataset.x_test[: spec.images], dataset.y_test[: spec.images]
+        start = time.perf_counter()
+        table = run_attack(spec, model, images, labels)
+        seconds = time.perf_counter() - start
+        summary = attacks.summarize(table)
+        record = {
+            # NaN (th of unbudgeted attacks, accuracy on zero correct images) as JSON null.
+            "summary": summary.astype(object).where(summary.notna(), None).to_dict(orient="records"),
+            "timings": {"attack_seconds": seconds, "images_per_second": len(images) / seconds},
+            **reproducibility.environment(),
+        }
+        return record, {}, lambda directory: table.to_csv(directory / TABLE_FILE, index=False)
+
+    return store.compute(spec.kind, spec.config(), compute)
