@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rzs import data, metrics, models, runner, zeroshot
+from rzs import data, metrics, models, robustness, runner, zeroshot
 from rzs.store import RunStore
 from rzs.training import PRECISIONS, TrainingSpec
 
@@ -46,6 +46,14 @@ class Study:
     am_distance: str = "l1"
     am_reduce: str = "image"
     metric_images: str = "test"
+    # Attacks (rzs.robustness): which, at which budgets th, on how many of the first test
+    # images, with which black-box search and budget (the authors': CMA-ES, 400 x 100).
+    attacks: list = dataclasses.field(default_factory=lambda: ["pixel", "threshold"])
+    thresholds: list = dataclasses.field(default_factory=lambda: [1, 3, 5, 10])
+    attack_images: int = 100
+    attack_strategy: str = "cmaes"
+    attack_population: int = 400
+    attack_generations: int = 100
 
     @classmethod
     def from_namespace(cls, namespace):
@@ -101,8 +109,8 @@ class Study:
             raise ValueError(f"metric_q must be a number > 0, received {self.metric_q!r}.")
         if self.metric_images not in ("test", "train"):
             raise ValueError(f"metric_images must be 'test' or 'train', received {self.metric_images!r}.")
-        # Building every spec checks the remaining values (epochs, batch_size, seed, ...).
-        self.training_specs()
+        # Building every spec checks the remaining values (epochs, batch_size, th, ...).
+        self.attack_specs()
 
     @property
     def num_classes(self):
@@ -196,6 +204,49 @@ class Study:
                 )
             )
         return pd.concat(tables, ignore_index=True)
+
+    def attack_specs(self, networks=None):
+        """One `AttackSpec` per full model of `networks` (default all) and attack."""
+        return [
+            robustness.AttackSpec(
+                model=dataclasses.asdict(self.full_spec(network)),
+                attack=attack,
+                thresholds=tuple(self.thresholds),
+                images=self.attack_images,
+                strategy=self.attack_strategy,
+                population=self.attack_population,
+                generations=self.attack_generations,
+                seed=self.seed,
+            )
+            for network in networks or self.networks
+            for attack in self.attacks
+        ]
+
+    def attack(self, networks=None):
+        """Compute every missing attack result; prints and returns the grid report."""
+        report = runner.run_grid(
+            self.attack_specs(networks),
+            self.store,
+            workers=self.workers,
+            backend=self.backend,
+            compute=robustness.get_or_attack,
+        )
+        print(report)
+        report.raise_for_failures()
+        return report
+
+    def attack_summary(self):
+        """Attack accuracy per network, attack and th (rzs.attacks.summarize, stored)."""
+        rows = []
+        for spec in self.attack_specs():
+            if not self.store.has(spec.kind, spec.config()):
+                raise LookupError(
+                    f"The {spec.attack} attack on {spec.model['network']} is not in "
+                    f"{self.results_dir}; run notebook 03 (attacks) with the same parameters first."
+                )
+            for row in self.store.load(spec.kind, spec.config()).record["summary"]:
+                rows.append({"network": spec.model["network"], **row})
+        return pd.DataFrame(rows)
 
     def figure_path(self, name):
         """Where figure `name` goes (PNG and PDF share the stem)."""
