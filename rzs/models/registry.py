@@ -30,7 +30,7 @@ class ModelSpec:
     recipe: dict
     # Networks trained with something other than cross-entropy on the
     # probabilities (CapsNet: margin loss plus a reconstruction decoder) supply
-    # a function (model) -> (training_model, loss, make_inputs) for training.
+    # a function (model, num_classes) -> (training_model, loss); see CONTRACTS.md.
     training_setup: Callable | None = None
 
 

@@ -1,0 +1,81 @@
+"""Wide ResNet WRN-16-8 (Zagoruyko & Komodakis, 2016) as trained by Kotyan et al."""
+
+from keras import layers
+
+from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
+
+RECIPE = {
+    "optimizer": "sgd",
+    "momentum": 0.9,
+    "nesterov": True,
+    "learning_rate": 0.1,
+    "schedule": {
+        "kind": "piecewise",
+        "boundaries": [61, 121, 161],
+        "values": [0.1, 0.02, 0.004, 0.0008],
+    },
+    "epochs": 200,
+    "batch_size": 64,
+    "weight_decay": 5e-4,
+    "loss": "categorical_crossentropy",
+    "augmentation": True,
+    "source": (
+        "Authors' code (RepresentationMetrics, networks/cifar/wide_resnet.py and "
+        "networks/model.py): SGD momentum 0.9 Nesterov; lr 0.1 for epoch <= 60, "
+        "0.02 for <= 120, 0.004 for <= 160, then 0.0008; L2 5e-4; 200 epochs, "
+        "batch 64 (run.py defaults). Augmentation (flip + 1/8 shifts) is the "
+        "authors' optional --augmentation flag, switched on here."
+    ),
+}
+
+DEPTH = 16
+WIDENING_FACTOR = 8
+STAGE_FILTERS = (16, 32, 64)
+
+
+@register("wide_resnet", recipe=RECIPE)
+def wide_resnet(inputs, num_classes, *, width, weight_decay):
+    """WRN-16-8: a 16-filter 3x3 stem and 3 stages of 2 pre-activation blocks.
+
+    Stages have 128/256/512 filters (16/32/64 widened 8 times) and the
+    second and third start with stride 2. Every block adds a 1x1 projection
+    of its input rather than the input itself: the authors' code
+    (`networks/cifar/wide_resnet.py`) projects whenever the block has other
+    than 16 filters, which is every block of WRN-16-8, so we keep those
+    projections to reproduce the network they trained.
+    """
+    regularizer = kernel_regularizer(weight_decay)
+    blocks_per_stage = (DEPTH - 4) // 6
+
+    def conv(x, filters, kernel_size=3, strides=1):
+        return layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding="same",
+            kernel_initializer="he_normal",
+            kernel_regularizer=regularizer,
+        )(x)
+
+    def wide_block(x, filters, strides):
+        residual = layers.BatchNormalization()(x)
+        residual = layers.ReLU()(residual)
+        residual = conv(residual, filters, strides=strides)
+        residual = layers.BatchNormalization()(residual)
+        residual = layers.ReLU()(residual)
+        residual = conv(residual, filters)
+        shortcut = conv(x, filters, 1, strides=strides)
+        return layers.Add()([residual, shortcut])
+
+    x = conv(inputs, scaled(STAGE_FILTERS[0], width))
+    for stage, filters in enumerate(STAGE_FILTERS):
+        for block in range(blocks_per_stage):
+            strides = 2 if stage > 0 and block == 0 else 1
+            x = wide_block(x, scaled(filters * WIDENING_FACTOR, width), strides)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    logits = layers.Dense(
+        num_classes, kernel_initializer="he_normal", kernel_regularizer=regularizer
+    )(x)
+    return probabilities(logits)
