@@ -120,6 +120,85 @@ def plot_zero_shot_networks(zero_shot_by_network, excluded, class_names=None, co
     return _polygon_figure(panels, f"Raw Zero-Shot soft labels, excluded: {names[index]}", columns)
 
 
+def plot_raw_zero_shot_illustration(images, zero_shot_soft_labels, amalgam, known_class_names,
+                                    excluded_name, network):
+    """The Raw Zero-Shot illustration (the paper's Figure 1): unseen images and their soft labels.
+
+    One row per image of the excluded class: the image, then grouped bars over the N-1 known
+    classes: the leave-one-out model C_-i's soft labels (Raw Zero-Shot) beside the full model's
+    amalgam proportions G_i (``metrics.amalgam_proportions``) on the same image.
+
+    images: (K, H, W, C) uint8, C = 1 (grey) or 3 (RGB). zero_shot_soft_labels: (K, N-1)
+    probability rows of C_-i on those images. amalgam: (K, N-1) amalgam proportions of the same
+    images, or None to draw the Raw Zero-Shot bars alone. known_class_names: the N-1 known
+    classes in column order. excluded_name: the class left out. network: name for the title.
+    """
+    pictures = _check_images(images)
+    zero_shot = metrics.check_soft_labels(zero_shot_soft_labels, "zero_shot_soft_labels")
+    if zero_shot.shape[0] != len(pictures):
+        raise ValueError(
+            f"zero_shot_soft_labels must have one row per image, K = {len(pictures)}; received "
+            f"{zero_shot.shape[0]} rows"
+        )
+    if amalgam is not None:
+        amalgam = metrics.check_soft_labels(amalgam, "amalgam")
+        if amalgam.shape != zero_shot.shape:
+            raise ValueError(
+                f"amalgam must have the shape of zero_shot_soft_labels, {zero_shot.shape}; "
+                f"received {amalgam.shape}"
+            )
+    names = [str(name) for name in known_class_names]
+    if len(names) != zero_shot.shape[1]:
+        raise ValueError(
+            f"known_class_names must hold N-1 = {zero_shot.shape[1]} names, one per column of "
+            f"zero_shot_soft_labels; received {len(names)}: {names}"
+        )
+    series = [(f"Raw Zero-Shot: model trained without {excluded_name}", zero_shot, PALETTE[0],
+               None)]
+    if amalgam is not None:
+        series.append((f"amalgam proportion: full model, {excluded_name} left out", amalgam,
+                       PALETTE[1], "////"))
+    positions = np.arange(len(names))
+    width = 0.8 / len(series)
+    top = max(rows.max() for _, rows, _, _ in series)
+    row_inches = 1.25
+    with plt.rc_context({**PAPER_STYLE, "hatch.linewidth": 0.6}):
+        figure, axes = plt.subplots(
+            len(pictures), 2, squeeze=False, layout="constrained", sharex="col", sharey="col",
+            width_ratios=[1, max(4.0, 0.55 * len(names))],
+            figsize=(max(MINIMUM_WIDTH_INCHES, 1.6 + 0.5 * len(names)),
+                     len(pictures) * row_inches + 1.1),
+        )
+        for row, (picture_axis, bar_axis) in enumerate(axes):
+            picture = pictures[row]
+            grey = picture.shape[-1] == 1
+            picture_axis.imshow(picture[..., 0] if grey else picture, cmap="gray" if grey else
+                                None, vmin=0, vmax=255, interpolation="nearest")
+            picture_axis.set_xticks([])
+            picture_axis.set_yticks([])
+            for spine in picture_axis.spines.values():
+                spine.set_visible(True)
+                spine.set_color("0.6")
+            picture_axis.set_ylabel(f"image {row + 1}", fontsize=8)
+            for offset, (label, rows, colour, hatch) in enumerate(series):
+                shift = (offset - (len(series) - 1) / 2) * width
+                bar_axis.bar(positions + shift, rows[row], width=width, label=label,
+                             color=colour if hatch is None else "white", edgecolor=colour,
+                             hatch=hatch, linewidth=0.8)
+            bar_axis.set_ylim(0, min(1.0, 1.1 * top) if top > 0 else 1.0)
+            bar_axis.set_ylabel("probability")
+            bar_axis.grid(axis="y", color="0.9", linewidth=0.6)
+            bar_axis.set_axisbelow(True)
+        bottom = axes[-1, 1]
+        bottom.set_xticks(positions, names, rotation=30, ha="right", rotation_mode="anchor")
+        bottom.set_xlabel(f"known classes (seen in training; {excluded_name} was not)")
+        handles, labels = axes[0, 1].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", ncols=len(series),
+                      frameon=False)
+        figure.suptitle(f"{network}: Raw Zero-Shot on the unseen class {excluded_name}")
+    return figure
+
+
 def plot_amalgam_heatmap(matrices, class_names=None):
     """Heatmaps of class-level amalgam proportions (``metrics.class_amalgam_matrix``).
 
@@ -192,6 +271,45 @@ def plot_metrics_per_network(table):
             axis.set_ylabel(f"{metric} (lower = better)")
             axis.set_ylim(bottom=0)
         figure.suptitle("Transferability per network: mean, std and values over excluded classes")
+    return figure
+
+
+def plot_attack_accuracy(summary, accuracy_column="attack_accuracy"):
+    """Attack accuracy against th per network, one panel per attack.
+
+    summary: long table with columns network, attack, th and ``accuracy_column`` (e.g.
+    ``rzs.study.Study.attack_summary()``); attacks without a budget (th NaN) are drawn at th 0.
+    Higher = the network is easier to attack.
+    """
+    missing = {"network", "attack", "th", accuracy_column} - set(summary.columns)
+    if missing:
+        raise ValueError(
+            f"summary must have columns network, attack, th and {accuracy_column}; received "
+            f"{list(summary.columns)}, missing {sorted(missing)}"
+        )
+    attacks = list(dict.fromkeys(summary["attack"]))
+    styles = _network_styles(summary["network"])
+    with plt.rc_context(PAPER_STYLE):
+        figure, axes = plt.subplots(
+            1, len(attacks), squeeze=False, layout="constrained", sharey=True,
+            figsize=(max(len(attacks) * (PANEL_INCHES + 0.4) + 1.6, MINIMUM_WIDTH_INCHES),
+                     PANEL_INCHES + 0.4),
+        )
+        for axis, attack in zip(axes[0], attacks):
+            rows = summary[summary["attack"] == attack].fillna({"th": 0})
+            for network, colour, marker in styles:
+                line = rows[rows["network"] == network].sort_values("th")
+                axis.plot(line["th"], line[accuracy_column], color=colour, marker=marker,
+                          markersize=4, linewidth=1)
+            axis.set_title(f"{attack} attack")
+            axis.set_xlabel("th")
+            axis.set_xticks(sorted(rows["th"].unique()))
+            axis.set_ylim(-0.02, 1.02)
+        axes[0][0].set_ylabel("attack accuracy")
+        figure.legend(
+            *_network_legend(styles), loc="outside right upper", title="network", frameon=False
+        )
+        figure.suptitle("Attack accuracy per network and th (higher = less robust)")
     return figure
 
 
@@ -422,4 +540,17 @@ def _check_square(matrix, name):
     if array.ndim != 2 or array.shape[0] != array.shape[1] or array.shape[0] < 2:
         raise ValueError(f"{name} must be an N x N matrix with N >= 2; received shape "
                          f"{array.shape}")
+    return array
+
+
+def _check_images(images):
+    """(K, H, W, C) uint8 images with C = 1 or 3 and K >= 1 -> the array."""
+    array = np.asarray(images)
+    if array.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 pixels in [0, 255]; received dtype {array.dtype}")
+    if array.ndim != 4 or array.shape[0] == 0 or array.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"images must have shape (K, H, W, C) with K >= 1 and C = 1 (grey) or 3 (RGB); "
+            f"received shape {array.shape}"
+        )
     return array

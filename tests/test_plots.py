@@ -74,10 +74,29 @@ def build_figures():
             CLASS_NAMES,
         ),
         "metrics_per_network": lambda: plots.plot_metrics_per_network(table),
+        "attack_accuracy": lambda: plots.plot_attack_accuracy(
+            attacks.rename(columns={"accuracy": "attack_accuracy"})
+        ),
         "metric_vs_attack": lambda: plots.plot_metric_vs_attack(values, attacks, "AM",
                                                                 columns=2),
         "defence_comparison": lambda: plots.plot_defence_comparison(paired),
+        "raw_zero_shot_illustration": lambda: plots.plot_raw_zero_shot_illustration(
+            *illustration_inputs(resnet, excluded=3, channels=3), CLASS_NAMES[:3],
+            CLASS_NAMES[3], "ResNet",
+        ),
+        "raw_zero_shot_illustration_grey": lambda: plots.plot_raw_zero_shot_illustration(
+            illustration_inputs(resnet, excluded=0, channels=1)[0],
+            resnet[0][0][:2], None, CLASS_NAMES[1:], CLASS_NAMES[0], "LeNet",
+        ),
     }
+
+
+def illustration_inputs(soft_labels_by_class, excluded, channels, count=2):
+    """(images (K, 8, 8, C) uint8, Q_i[:K], G_i[:K]) of one excluded class."""
+    zero_shot, full = soft_labels_by_class[excluded]
+    images = np.random.default_rng(excluded).integers(0, 256, (count, 8, 8, channels),
+                                                      dtype=np.uint8)
+    return images, zero_shot[:count], metrics.amalgam_proportions(full[:count], excluded)
 
 
 FIGURE_NAMES = list(build_figures())
@@ -136,3 +155,33 @@ def test_plot_errors_name_the_bad_argument():
         plots.plot_zero_shot_grid(soft_labels["LeNet"], "LeNet", columns=0)
     with pytest.raises(ValueError, match=r"excluded must be a class index in \[0, 3\]"):
         plots.plot_zero_shot_networks({"LeNet": soft_labels["LeNet"][0][0]}, 4)
+
+
+def test_raw_zero_shot_illustration_errors_name_the_bad_argument():
+    soft_labels = synthetic_soft_labels_by_class(0)
+    images, zero_shot, amalgam = illustration_inputs(soft_labels, excluded=3, channels=3)
+    known = CLASS_NAMES[:3]
+
+    def draw(images=images, zero_shot=zero_shot, amalgam=amalgam, known=known):
+        return plots.plot_raw_zero_shot_illustration(images, zero_shot, amalgam, known, "cat",
+                                                     "ResNet")
+
+    with pytest.raises(ValueError, match="images must be uint8.*received dtype float64"):
+        draw(images=images.astype(np.float64))
+    with pytest.raises(ValueError, match=r"C = 1 \(grey\) or 3 \(RGB\); received shape "
+                                         r"\(2, 8, 8, 2\)"):
+        draw(images=images[..., :2])
+    with pytest.raises(ValueError, match="one row per image, K = 2; received 3 rows"):
+        draw(zero_shot=soft_labels[3][0][:3])
+    with pytest.raises(ValueError, match=r"amalgam must have the shape.*\(2, 3\); received "
+                                         r"\(1, 3\)"):
+        draw(amalgam=amalgam[:1])
+    with pytest.raises(ValueError, match="known_class_names must hold N-1 = 3 names"):
+        draw(known=CLASS_NAMES)
+    with pytest.raises(ValueError, match="zero_shot_soft_labels rows must sum to 1"):
+        draw(zero_shot=zero_shot * 2)
+
+
+def test_attack_accuracy_names_missing_columns():
+    with pytest.raises(ValueError, match="attack_accuracy"):
+        plots.plot_attack_accuracy(pd.DataFrame({"network": ["a"], "attack": ["pixel"], "th": [1]}))
