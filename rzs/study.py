@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from rzs import data, metrics, models, robustness, runner, zeroshot
+from rzs import data, metrics, models, robustness, runner, stats, zeroshot
 from rzs.store import RunStore
 from rzs.training import PRECISIONS, TrainingSpec
 
+VANILLA = "vanilla"  # the defence column's value for undefended networks
 # Per-network overrides a profile may set in `network_options`.
 NETWORK_OPTIONS = ("width", "epochs", "batch_size", "augmentation", "per_class_train")
 
@@ -54,6 +55,10 @@ class Study:
     attack_strategy: str = "cmaes"
     attack_population: int = 400
     attack_generations: int = 100
+    # Defences (rzs.defences): which, and on which networks (None: every network).
+    defences: list = dataclasses.field(default_factory=list)
+    defence_networks: list | None = None
+    alpha: float = 0.05  # significance level of the summary's verdicts
 
     @classmethod
     def from_namespace(cls, namespace):
@@ -109,8 +114,18 @@ class Study:
             raise ValueError(f"metric_q must be a number > 0, received {self.metric_q!r}.")
         if self.metric_images not in ("test", "train"):
             raise ValueError(f"metric_images must be 'test' or 'train', received {self.metric_images!r}.")
-        # Building every spec checks the remaining values (epochs, batch_size, th, ...).
+        if not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be a number in (0, 1), received {self.alpha!r}.")
+        if self.defence_networks is not None:
+            unknown = [name for name in self.defence_networks if name not in self.networks]
+            if unknown:
+                raise ValueError(
+                    f"defence_networks {unknown} are not among networks {list(self.networks)}."
+                )
+        # Building every spec checks the remaining values (epochs, batch_size, th, defences, ...).
         self.attack_specs()
+        for defence in self.defences:
+            self.attack_specs(self.defended_networks(), defence)
 
     @property
     def num_classes(self):
@@ -124,7 +139,7 @@ class Study:
     def store(self):
         return RunStore(self.results_dir)
 
-    def spec_options(self, network):
+    def spec_options(self, network, defence=None):
         options = {
             "per_class_train": self.per_class_train,
             "per_class_test": self.per_class_test,
@@ -136,80 +151,101 @@ class Study:
             "precision": self.precision,
         }
         options.update(self.network_options.get(network, {}))
+        if defence is not None:
+            options["defence"] = defence
         return options
 
-    def training_specs(self, networks=None):
-        """Leave-one-out and full-model specs of `networks` (default all)."""
-        return [
-            spec
-            for network in networks or self.networks
-            for spec in zeroshot.specs_for(network, self.dataset, self.classes, **self.spec_options(network))
-        ]
-
-    def full_spec(self, network):
-        return zeroshot.specs_for(network, self.dataset, [], **self.spec_options(network))[0]
-
-    def train(self, networks=None):
-        """Compute every missing model; prints and returns the grid report."""
-        report = runner.run_grid(
-            self.training_specs(networks), self.store, workers=self.workers, backend=self.backend
+    def model_specs(self, network, defence=None):
+        """The leave-one-out specs of `network` for the study's classes, then the full model's."""
+        return zeroshot.specs_for(
+            network, self.dataset, self.classes, **self.spec_options(network, defence)
         )
-        print(report)
-        report.raise_for_failures()
-        return report
 
-    def zero_shot(self, network):
-        """The stored `RawZeroShot` of `network` (trained by notebook 01)."""
-        specs = zeroshot.specs_for(network, self.dataset, self.classes, **self.spec_options(network))
-        missing = [spec for spec in specs if not self.store.has(spec.kind, spec.config())]
+    def full_spec(self, network, defence=None):
+        return self.model_specs(network, defence)[-1]
+
+    def defended_networks(self):
+        return self.networks if self.defence_networks is None else list(self.defence_networks)
+
+    def train(self, networks=None, defence=None):
+        """Compute every missing model; prints and returns the grid report."""
+        specs = [spec for network in networks or self.networks for spec in self.model_specs(network, defence)]
+        return self._run(specs, zeroshot.get_or_train)
+
+    def train_defences(self):
+        """Train (or derive, for test-time defences) every defended network's models."""
+        specs = [
+            spec
+            for defence in self.defences
+            for network in self.defended_networks()
+            for spec in self.model_specs(network, defence)
+        ]
+        return self._run(specs, zeroshot.get_or_train)
+
+    def zero_shot(self, network, defence=None):
+        """The stored `RawZeroShot` of `network` (trained by notebook 01, or 05 if defended)."""
+        missing = [
+            spec for spec in self.model_specs(network, defence) if not self.store.has(spec.kind, spec.config())
+        ]
         if missing:
             raise LookupError(
-                f"{len(missing)} of {network}'s models are not in {self.results_dir}; run "
-                "notebook 01 (training) with the same parameters first."
+                f"{len(missing)} of {network}'s models (defence {defence}) are not in "
+                f"{self.results_dir}; run notebook {'05' if defence else '01'} with the same "
+                "parameters first."
             )
         return zeroshot.raw_zero_shot(
-            network, self.dataset, self.store, excluded_classes=self.classes, **self.spec_options(network)
+            network,
+            self.dataset,
+            self.store,
+            excluded_classes=self.classes,
+            **self.spec_options(network, defence),
         )
 
-    def accuracy_table(self):
+    def excluded_test_images(self, excluded, count):
+        """The first `count` test images of class `excluded` (uint8), in dataset order."""
+        _, split = self.full_spec(self.networks[0]).with_excluded(excluded).load_data()
+        return split.x_test_excluded[:count]
+
+    def accuracy_table(self, networks=None, defence=None):
         """Test accuracy, parameters and training time of every model, one row each."""
         rows = []
-        for spec in self.training_specs():
-            record = self.store.load(spec.kind, spec.config()).record
-            rows.append(
-                {
-                    "network": spec.network,
-                    "model": "full" if spec.excluded is None else f"without {spec.excluded}",
-                    "excluded_class": spec.excluded,
-                    "test_accuracy": record["test_accuracy"],
-                    "parameters": record["parameters"],
-                    "train_seconds": record["timings"]["train_seconds"],
-                }
-            )
+        for network in networks or self.networks:
+            for spec in self.model_specs(network, defence):
+                record = self.store.load(spec.kind, spec.config()).record
+                rows.append(
+                    {
+                        "network": spec.network,
+                        "defence": defence or VANILLA,
+                        "model": "full" if spec.excluded is None else f"without {spec.excluded}",
+                        "excluded_class": spec.excluded,
+                        "test_accuracy": record["test_accuracy"],
+                        "parameters": record["parameters"],
+                        "train_seconds": record["timings"]["train_seconds"],
+                    }
+                )
         return pd.DataFrame(rows)
 
-    def metrics_table(self):
+    def metrics_table(self, networks=None, defence=None):
         """DBM and AM per network x excluded class (`rzs.metrics.metrics_table`)."""
         tables = []
-        for network in self.networks:
-            result = self.zero_shot(network)
-            tables.append(
-                metrics.metrics_table(
-                    result.soft_label_pairs(self.metric_images),
-                    network,
-                    result.class_names,
-                    q=self.metric_q,
-                    distance=self.am_distance,
-                    reduce=self.am_reduce,
-                )
+        for network in networks or self.networks:
+            result = self.zero_shot(network, defence)
+            table = metrics.metrics_table(
+                result.soft_label_pairs(self.metric_images),
+                network,
+                result.class_names,
+                q=self.metric_q,
+                distance=self.am_distance,
+                reduce=self.am_reduce,
             )
+            tables.append(table.assign(defence=defence or VANILLA))
         return pd.concat(tables, ignore_index=True)
 
-    def attack_specs(self, networks=None):
+    def attack_specs(self, networks=None, defence=None):
         """One `AttackSpec` per full model of `networks` (default all) and attack."""
         return [
             robustness.AttackSpec(
-                model=dataclasses.asdict(self.full_spec(network)),
+                model=dataclasses.asdict(self.full_spec(network, defence)),
                 attack=attack,
                 thresholds=tuple(self.thresholds),
                 images=self.attack_images,
@@ -222,31 +258,83 @@ class Study:
             for attack in self.attacks
         ]
 
-    def attack(self, networks=None):
+    def attack(self, networks=None, defence=None):
         """Compute every missing attack result; prints and returns the grid report."""
+        return self._run(self.attack_specs(networks, defence), robustness.get_or_attack)
+
+    def attack_defences(self):
+        """Attack every defended network's full model."""
+        specs = [
+            spec for defence in self.defences for spec in self.attack_specs(self.defended_networks(), defence)
+        ]
+        return self._run(specs, robustness.get_or_attack)
+
+    def attack_summary(self, networks=None, defence=None):
+        """Attack accuracy per network, attack and th (rzs.attacks.summarize, stored)."""
+        rows = []
+        for spec in self.attack_specs(networks, defence):
+            if not self.store.has(spec.kind, spec.config()):
+                raise LookupError(
+                    f"The {spec.attack} attack on {spec.model['network']} (defence {defence}) is "
+                    f"not in {self.results_dir}; run notebook {'05' if defence else '03'} with the "
+                    "same parameters first."
+                )
+            for row in self.store.load(spec.kind, spec.config()).record["summary"]:
+                rows.append({"network": spec.model["network"], "defence": defence or VANILLA, **row})
+        return pd.DataFrame(rows)
+
+    def defence_values(self):
+        """Vanilla and defended values side by side, the input of `rzs.stats.paired_tests`.
+
+        Returns two long tables with columns network, defence, quantity, value: the metrics
+        per network and excluded class (column excluded_class; quantities DBM and AM), and
+        attack accuracy and clean test accuracy per network (quantities "<attack> th=<th>"
+        and "test accuracy").
+        """
+        networks = self.defended_networks()
+        metric_rows, network_rows = [], []
+        for defence in [None, *self.defences]:
+            table = self.metrics_table(networks, defence)
+            for metric in ("dbm", "am"):
+                metric_rows.append(
+                    table[["network", "defence", "excluded_class", metric]]
+                    .rename(columns={metric: "value"})
+                    .assign(quantity=metric.upper())
+                )
+            attacks = self.attack_summary(networks, defence)
+            network_rows.append(
+                attacks.assign(quantity=attacks["attack"] + " th=" + attacks["th"].astype("Int64").astype(str))
+                .rename(columns={"attack_accuracy": "value"})[["network", "defence", "quantity", "value"]]
+            )
+            accuracy = self.accuracy_table(networks, defence)
+            network_rows.append(
+                accuracy[accuracy["excluded_class"].isna()]
+                .rename(columns={"test_accuracy": "value"})
+                .assign(quantity="test accuracy")[["network", "defence", "quantity", "value"]]
+            )
+        return pd.concat(metric_rows, ignore_index=True), pd.concat(network_rows, ignore_index=True)
+
+    def defence_tests(self):
+        """Paired t and Wilcoxon tests of every defence against vanilla (`rzs.stats.paired_tests`).
+
+        Metrics pair on (network, excluded class), attack and test accuracy on network.
+        """
+        metric_values, network_values = self.defence_values()
+        return pd.concat(
+            [
+                stats.paired_tests(metric_values, pair_on=("network", "excluded_class")),
+                stats.paired_tests(network_values, pair_on=("network",)),
+            ],
+            ignore_index=True,
+        )
+
+    def _run(self, specs, compute):
         report = runner.run_grid(
-            self.attack_specs(networks),
-            self.store,
-            workers=self.workers,
-            backend=self.backend,
-            compute=robustness.get_or_attack,
+            specs, self.store, workers=self.workers, backend=self.backend, compute=compute
         )
         print(report)
         report.raise_for_failures()
         return report
-
-    def attack_summary(self):
-        """Attack accuracy per network, attack and th (rzs.attacks.summarize, stored)."""
-        rows = []
-        for spec in self.attack_specs():
-            if not self.store.has(spec.kind, spec.config()):
-                raise LookupError(
-                    f"The {spec.attack} attack on {spec.model['network']} is not in "
-                    f"{self.results_dir}; run notebook 03 (attacks) with the same parameters first."
-                )
-            for row in self.store.load(spec.kind, spec.config()).record["summary"]:
-                rows.append({"network": spec.model["network"], **row})
-        return pd.DataFrame(rows)
 
     def figure_path(self, name):
         """Where figure `name` goes (PNG and PDF share the stem)."""

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from rzs import data as rzs_data
-from rzs import models, pipeline, reproducibility
+from rzs import defences, models, pipeline, reproducibility
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -18,7 +18,8 @@ class TrainingSpec:
     """Everything that determines one trained model, and so its cache key.
 
     `None` for `epochs`, `batch_size` and `augmentation` means the recipe's
-    value; `excluded=None` trains the full N-class model.
+    value; `excluded=None` trains the full N-class model; `defence` is a name
+    from `rzs.defences.list_defences()`, or None for the vanilla network.
     """
 
     network: str
@@ -32,6 +33,7 @@ class TrainingSpec:
     augmentation: bool | None = None
     seed: int = 0
     precision: str = "float32"
+    defence: str | None = None
 
     kind = "model"
 
@@ -45,6 +47,7 @@ class TrainingSpec:
                 raise ValueError(f"{name} must be a positive integer or None, received {value!r}.")
         if not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, received {self.seed!r}.")
+        self.get_defence()  # raises a ValueError naming unknown defences
 
     def recipe(self):
         """The network's recipe with this spec's overrides applied."""
@@ -61,7 +64,17 @@ class TrainingSpec:
         """The JSON config that names this model in the run store."""
         fields = dataclasses.asdict(self)
         fields["recipe"] = self.recipe()
+        defence = self.get_defence()
+        if defence is None:
+            # Vanilla results keep the keys they had before defences existed.
+            del fields["defence"]
+        else:
+            fields["defence"] = defence.config()
         return fields
+
+    def get_defence(self):
+        """The `rzs.defences.Defence` named by `defence`, or None."""
+        return None if self.defence is None else defences.get_defence(self.defence)
 
     def with_excluded(self, excluded):
         return dataclasses.replace(self, excluded=excluded)
@@ -127,34 +140,37 @@ def train(spec, verbose="auto"):
 
     The model follows the package's contract (raw pixels in, probabilities
     out) and standardises with the statistics of its own training images.
+    A defence's input stage is part of the model; its training hooks change
+    the training set, the targets or the training step.
     """
+    defence = spec.get_defence()
+    if defence is not None and defence.test_time_only:
+        raise ValueError(
+            f"defence={spec.defence!r} is test-time only and trains no network of its own; "
+            "`rzs.zeroshot.get_or_train` puts it in front of the stored vanilla model."
+        )
     reproducibility.seed_everything(spec.seed)
     keras.mixed_precision.set_global_policy(spec.precision)
     dataset, split = spec.load_data()
     train_data = split.dataset if split is not None else dataset
     recipe = spec.recipe()
-    mean, std = train_data.channel_statistics()
-    model = models.build_model(
-        spec.network,
-        train_data.input_shape,
-        train_data.num_classes,
-        width=spec.width,
-        mean=mean,
-        std=[max(s, 1e-3) for s in std],
-    )
-    training_model, loss = _training_model_and_loss(spec.network, model, train_data.num_classes)
+    model, training_model, loss = _build_models(spec, train_data, defence)
     training_model.compile(
         optimizer=make_optimizer(recipe), loss=loss, metrics=["categorical_accuracy"]
     )
+    images, labels = train_data.x_train, train_data.y_train
+    if defence is not None:
+        images, labels = defence.transform_training_set(images, labels, spec.seed)
     batches = pipeline.training_dataset(
-        train_data.x_train,
-        train_data.y_train,
+        images,
+        labels,
         train_data.num_classes,
         recipe["batch_size"],
         seed=spec.seed,
         augment=recipe["augmentation"],
+        label_transform=defence.label_transform() if defence is not None else None,
     )
-    if training_model is not model:
+    if models.get_spec(spec.network).training_setup is not None:
         batches = batches.map(lambda pixels, labels: ({"pixels": pixels, "labels": labels}, labels))
     start = time.perf_counter()
     history = training_model.fit(
@@ -169,15 +185,56 @@ def train(spec, verbose="auto"):
         shuffle=False,  # the tf.data pipeline shuffles, with the spec's seed
     )
     train_seconds = time.perf_counter() - start
-    predictions = pipeline.predict_probabilities(model, train_data.x_test).argmax(axis=1)
     return TrainedModel(
         model=model,
         history={name: [float(v) for v in values] for name, values in history.history.items()},
-        test_accuracy=float(np.mean(predictions == train_data.y_test)),
+        test_accuracy=evaluate_accuracy(model, train_data),
         train_seconds=train_seconds,
-        train_images=len(train_data.x_train),
+        train_images=len(images),
         epochs=recipe["epochs"],
     )
+
+
+def evaluate_accuracy(model, dataset):
+    """Share of `dataset`'s test images that `model` classifies correctly."""
+    predictions = pipeline.predict_probabilities(model, dataset.x_test).argmax(axis=1)
+    return float(np.mean(predictions == dataset.y_test))
+
+
+def _build_models(spec, train_data, defence):
+    """The inference model, the model to fit, and its loss.
+
+    With a defence, its input stage sits in front of the network in both
+    models, and its training wrapper (adversarial training) wraps the second.
+    """
+    stage = defence.build_input_stage() if defence is not None else None
+    mean, std = train_data.channel_statistics()
+    std = [max(s, 1e-3) for s in std]
+    network_input_shape = train_data.input_shape
+    if stage is not None:
+        network_input_shape = stage.compute_output_shape((None, *network_input_shape))[1:]
+        if defence.network_statistics is not None:
+            mean, std = defence.network_statistics
+    network = models.build_model(
+        spec.network,
+        network_input_shape,
+        train_data.num_classes,
+        width=spec.width,
+        mean=mean,
+        std=std,
+    )
+    training_model, loss = _training_model_and_loss(spec.network, network, train_data.num_classes)
+    model = network
+    if stage is not None:
+        model = defences.with_input_stage(network, stage, train_data.input_shape)
+        training_model = (
+            model
+            if training_model is network
+            else defences.with_input_stage(training_model, stage, train_data.input_shape)
+        )
+    if defence is not None:
+        training_model = defence.wrap_training_model(training_model, model, spec.seed)
+    return model, training_model, loss
 
 
 def _training_model_and_loss(network, model, num_classes):

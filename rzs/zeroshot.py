@@ -11,28 +11,46 @@ dataset order.
 import dataclasses
 import time
 
-import numpy as np
+import keras
 
-from rzs import pipeline, reproducibility, training
+from rzs import defences, pipeline, reproducibility, training
 from rzs.store import RunStore
 
 MODEL_FILE = "model.keras"
 
 
-def compute_model(spec, verbose="auto"):
+def compute_model(spec, verbose="auto", store=None):
     """Train `spec`'s model and package it for `RunStore.save`.
 
     Leave-one-out models store the soft labels of the excluded class's test
     and train images and their positions in the dataset; the full model stores
     its soft labels on every test and train image.
+
+    A test-time-only defence trains nothing: it puts its input stage in front
+    of the vanilla model of the same spec, taken from (or trained into)
+    `store`, which it then needs.
     """
-    trained = training.train(spec, verbose=verbose)
+    defence = spec.get_defence()
+    if defence is not None and defence.test_time_only:
+        model, record = _defended_vanilla_model(spec, defence, store, verbose)
+    else:
+        trained = training.train(spec, verbose=verbose)
+        model = trained.model
+        images_seen = trained.train_images * trained.epochs
+        record = {
+            "test_accuracy": trained.test_accuracy,
+            "history": trained.history,
+            "timings": {
+                "train_seconds": trained.train_seconds,
+                "train_images_per_second": images_seen / trained.train_seconds,
+            },
+        }
     dataset, split = spec.load_data()
     start = time.perf_counter()
     if split is None:
         arrays = {
-            "test_soft_labels": pipeline.predict_probabilities(trained.model, dataset.x_test),
-            "train_soft_labels": pipeline.predict_probabilities(trained.model, dataset.x_train),
+            "test_soft_labels": pipeline.predict_probabilities(model, dataset.x_test),
+            "train_soft_labels": pipeline.predict_probabilities(model, dataset.x_train),
             "test_labels": dataset.y_test,
             "train_labels": dataset.y_train,
         }
@@ -40,35 +58,50 @@ def compute_model(spec, verbose="auto"):
     else:
         arrays = {
             "excluded_test_soft_labels": pipeline.predict_probabilities(
-                trained.model, split.x_test_excluded
+                model, split.x_test_excluded
             ),
             "excluded_train_soft_labels": pipeline.predict_probabilities(
-                trained.model, split.x_train_excluded
+                model, split.x_train_excluded
             ),
             "excluded_test_indices": split.test_indices_excluded,
             "excluded_train_indices": split.train_indices_excluded,
         }
         num_classes = split.dataset.num_classes
-    predict_seconds = time.perf_counter() - start
-    record = {
-        "test_accuracy": trained.test_accuracy,
-        "num_classes": num_classes,
-        "class_names": list(split.dataset.class_names if split else dataset.class_names),
-        "parameters": int(trained.model.count_params()),
-        "history": trained.history,
-        "timings": {
-            "train_seconds": trained.train_seconds,
-            "train_images_per_second": trained.train_images * trained.epochs / trained.train_seconds,
-            "predict_seconds": predict_seconds,
-        },
+    record["timings"]["predict_seconds"] = time.perf_counter() - start
+    record.update(
+        num_classes=num_classes,
+        class_names=list(split.dataset.class_names if split else dataset.class_names),
+        parameters=int(model.count_params()),
         **reproducibility.environment(),
+    )
+    return record, arrays, lambda directory: model.save(directory / MODEL_FILE)
+
+
+def _defended_vanilla_model(spec, defence, store, verbose):
+    """The stored vanilla model of `spec` behind `defence`'s input stage, and its record."""
+    if store is None:
+        raise ValueError(
+            f"defence={spec.defence!r} is test-time only: it reuses the vanilla model's stored "
+            "weights, so compute_model needs the store; received store=None."
+        )
+    vanilla = get_or_train(dataclasses.replace(spec, defence=None), store, verbose)
+    network = keras.saving.load_model(vanilla.path(MODEL_FILE))
+    # Seeds the stage's own randomness (total-variance minimisation's masks).
+    reproducibility.seed_everything(spec.seed)
+    model = defences.with_input_stage(network, defence.build_input_stage(), network.input_shape[1:])
+    dataset, split = spec.load_data()
+    record = {
+        "test_accuracy": training.evaluate_accuracy(model, split.dataset if split else dataset),
+        "history": vanilla.record["history"],
+        "timings": {"train_seconds": 0.0},
+        "vanilla_key": vanilla.record["key"],
     }
-    return record, arrays, lambda directory: trained.model.save(directory / MODEL_FILE)
+    return model, record
 
 
 def get_or_train(spec, store, verbose="auto"):
     """The stored result of `spec`, training it only if it is missing."""
-    return store.compute(spec.kind, spec.config(), lambda: compute_model(spec, verbose))
+    return store.compute(spec.kind, spec.config(), lambda: compute_model(spec, verbose, store))
 
 
 def specs_for(network, dataset, excluded_classes, **options):
