@@ -1,0 +1,380 @@
+"""Pixel (L0) and threshold (L-inf) attacks: black-box, score-based, evolutionary.
+
+Kotyan & Vargas, "Adversarial robustness assessment: Why in evaluation both L0
+and L-inf attacks are necessary" (PLOS ONE 2022). The search minimises the
+model's probability of the true class (untargeted) or 1 - the probability of
+the target class (targeted) and stops an image as soon as one candidate
+succeeds.
+
+Speed comes from batching: up to `max_batch_size // population` images are
+searched at once, the candidates of all of them are scored in one model call
+per generation, and a finished image's place goes to the next one straight
+away, so the batch stays full until the last images.
+"""
+
+import dataclasses
+
+import numpy as np
+import threadpoolctl
+from tqdm.auto import tqdm
+
+from rzs.attacks import validation
+from rzs.attacks.encodings import PixelEncoding, ThresholdEncoding
+from rzs.attacks.model_calls import predict_probabilities
+from rzs.attacks.results import build_table
+from rzs.attacks.search import CMAESSearch, DifferentialEvolutionSearch
+
+STRATEGIES = ("cmaes", "de")
+# The authors' binary search for an image's minimal th.
+BINARY_SEARCH_RANGE = (1, 127)
+
+
+def pixel_attack(
+    model,
+    images,
+    labels,
+    th,
+    strategy="cmaes",
+    population=400,
+    generations=100,
+    seed=0,
+    target_labels=None,
+    max_batch_size=8192,
+    return_images=False,
+    progress=True,
+    cma_options=None,
+):
+    """Pixel attack (L0): change at most th pixels, each to any colour.
+
+    Each of the th pixels is searched as (row, column, one value per channel),
+    so the search has 5 * th variables on colour images and 3 * th on grey
+    ones; values are rounded to integers in [0, 255].
+
+    Args:
+        model: Keras model, float32 raw pixels in [0, 255] in, class
+            probabilities out (docs/CONTRACTS.md).
+        images: array `(num_images, height, width, channels)` of integer-valued
+            pixels in [0, 255] (uint8 or float).
+        labels: int array `(num_images,)`, the true classes.
+        th: number of pixels: an int in [1, height * width], a list of them
+            (every image is attacked at every th), or None for the authors'
+            binary search of each image's minimal th in 1..127.
+        strategy: "cmaes" (CMA-ES, the paper's default) or "de" (differential
+            evolution).
+        population: candidates per generation and image (the authors' 400).
+        generations: most generations per image and th (the authors' 100);
+            an image costs at most `population * generations` queries per th.
+        seed: int >= 0; the same seed gives the same table.
+        target_labels: int array `(num_images,)` for a targeted attack, or None.
+        max_batch_size: most images per model call; sets how many images are
+            searched at once (`max_batch_size // population`).
+        return_images: also return the adversarial images.
+        progress: show a progress bar over images.
+        cma_options: dict of `cma.CMAOptions` overriding the defaults of
+            `rzs.attacks.search.CMAESSearch`.
+
+    Returns:
+        The result table (`rzs.attacks.results.COLUMNS`), one row per image and
+        th tried, sorted by image and th. With `return_images=True`, the tuple
+        `(table, adversarial_images)` where `adversarial_images` is a uint8
+        array `(num_rows, height, width, channels)` holding, per row, the first
+        successful candidate found, or the best one when the attack failed.
+    """
+    images = validation.check_images(images, model, integer_valued=True)
+    return _run_attack(
+        PixelEncoding(images.shape[1:]),
+        model,
+        images,
+        labels,
+        th,
+        strategy,
+        population,
+        generations,
+        seed,
+        target_labels,
+        max_batch_size,
+        return_images,
+        progress,
+        cma_options,
+    )
+
+
+def threshold_attack(
+    model,
+    images,
+    labels,
+    th,
+    strategy="cmaes",
+    population=400,
+    generations=100,
+    seed=0,
+    target_labels=None,
+    max_batch_size=8192,
+    return_images=False,
+    progress=True,
+    cma_options=None,
+):
+    """Threshold attack (L-inf): move every value by at most th.
+
+    Every channel value x may become any integer in [x - th, x + th] that lies
+    in [0, 255]; the search has one variable per value (784 on MNIST, 3072 on
+    CIFAR-10), so CMA-ES adapts a diagonal covariance there (see
+    `rzs.attacks.search.FULL_COVARIANCE_MAX_DIMENSION`).
+
+    Args:
+        model, images, labels, strategy, population, generations, seed,
+        target_labels, max_batch_size, return_images, progress, cma_options:
+            as in `pixel_attack`.
+        th: largest change of a value on the 0-255 scale: an int in [1, 255], a
+            list of them, or None for the binary search of each image's minimal
+            th in 1..127.
+
+    Returns:
+        As in `pixel_attack`.
+    """
+    images = validation.check_images(images, model, integer_valued=True)
+    return _run_attack(
+        ThresholdEncoding(images.shape[1:]),
+        model,
+        images,
+        labels,
+        th,
+        strategy,
+        population,
+        generations,
+        seed,
+        target_labels,
+        max_batch_size,
+        return_images,
+        progress,
+        cma_options,
+    )
+
+
+def _check_th(th, maximum):
+    """The th values to try, as a list of ints, or None for the binary search."""
+    if th is None:
+        return None
+    values = list(th) if isinstance(th, (list, tuple, np.ndarray)) else [th]
+    if not values or any(
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or not 1 <= value <= maximum
+        for value in values
+    ):
+        raise ValueError(
+            f"Expected `th` to be an integer in [1, {maximum}], a non-empty list of "
+            f"them, or None. Received: th={th!r}"
+        )
+    return [int(value) for value in values]
+
+
+def _fixed_schedule(th_values):
+    """Tries every th in turn, whatever the outcome."""
+    for th in th_values:
+        yield th
+
+
+def _binary_search_schedule(low, high):
+    """The authors' binary search: a success moves the upper end below th."""
+    while low <= high:
+        th = (low + high) // 2
+        succeeded = yield th
+        if succeeded:
+            high = th - 1
+        else:
+            low = th + 1
+
+
+@dataclasses.dataclass
+class _Search:
+    """One running search: one image at one th."""
+
+    image: int
+    th: int
+    search: object
+    generation: int = 0
+    queries: int = 0
+    best_fitness: float = np.inf
+    best_candidate: np.ndarray | None = None
+
+
+def _run_attack(
+    encoding,
+    model,
+    images,
+    labels,
+    th,
+    strategy,
+    population,
+    generations,
+    seed,
+    target_labels,
+    max_batch_size,
+    return_images,
+    progress,
+    cma_options,
+):
+    """Runs the pixel or threshold attack described by `encoding`; see `pixel_attack`."""
+    num_classes = model.output_shape[-1]
+    labels = validation.check_labels(labels, len(images), num_classes)
+    target_labels = validation.check_target_labels(target_labels, labels, num_classes)
+    th_values = _check_th(th, encoding.maximum_th)
+    validation.check_choice(strategy, "strategy", STRATEGIES)
+    # DE/best/1 needs two partners besides each member.
+    population = validation.check_positive_integer(population, "population", minimum=3)
+    generations = validation.check_positive_integer(generations, "generations")
+    seed = validation.check_positive_integer(seed, "seed", minimum=0)
+    max_batch_size = validation.check_positive_integer(max_batch_size, "max_batch_size")
+    if cma_options is not None and not isinstance(cma_options, dict):
+        raise ValueError(f"Expected `cma_options` to be a dict or None. Received: cma_options={cma_options!r}")
+
+    targeted = target_labels is not None
+    objective_labels = target_labels if targeted else labels
+
+    def fitness_and_success(probabilities, image):
+        objective_probability = probabilities[:, objective_labels[image]]
+        predicted = np.argmax(probabilities, axis=1)
+        if targeted:
+            return 1.0 - objective_probability, predicted == objective_labels[image]
+        return objective_probability, predicted != objective_labels[image]
+
+    def new_search(image, th):
+        rng = np.random.default_rng([seed, image, th])
+        lower, upper = encoding.bounds(images[image], th)
+        if strategy == "de":
+            search = DifferentialEvolutionSearch(lower, upper, population, rng)
+        else:
+            mean = encoding.initial_mean(images[image], th, rng)
+            sigma = encoding.initial_sigma(th)
+            search = CMAESSearch(mean, sigma, lower, upper, population, rng, cma_options)
+        return _Search(image, th, search)
+
+    clean_probabilities = predict_probabilities(model, images, max_batch_size)
+    _, clean_success = fitness_and_success(clean_probabilities, slice(None))
+    if th_values is None:
+        low, high = BINARY_SEARCH_RANGE
+        schedules = [_binary_search_schedule(low, min(high, encoding.maximum_th)) for _ in images]
+    else:
+        schedules = [_fixed_schedule(th_values) for _ in images]
+
+    # Finished rows: (image, th, queries, adversarial image).
+    records = []
+
+    def advance(image, succeeded, progress_bar):
+        """Start the image's next th; None when its schedule is done.
+
+        Images the model already gets wrong (or right, for a targeted attack)
+        succeed at every th with no query and no search.
+        """
+        schedule = schedules[image]
+        try:
+            th_next = next(schedule) if succeeded is None else schedule.send(succeeded)
+            while clean_success[image]:
+                records.append((image, th_next, 0, images[image]))
+                th_next = schedule.send(True)
+        except StopIteration:
+            progress_bar.update(1)
+            return None
+        return new_search(image, th_next)
+
+    capacity = max(1, max_batch_size // population)
+    next_image = 0
+    running = []
+    description = f"{encoding.name} attack ({strategy})"
+    # CMA-ES's small eigendecompositions run up to 100x slower when BLAS threads
+    # compete with the model's (idle but spinning) threads; one thread is plenty.
+    with (
+        threadpoolctl.threadpool_limits(limits=1, user_api="blas"),
+        tqdm(total=len(images), desc=description, unit="image", disable=not progress) as progress_bar,
+    ):
+        while True:
+            while len(running) < capacity and next_image < len(images):
+                search = advance(next_image, None, progress_bar)
+                next_image += 1
+                if search is not None:
+                    running.append(search)
+            if not running:
+                break
+            candidates = [
+                encoding.decode(images[item.image], item.search.ask(), item.th) for item in running
+            ]
+            probabilities = predict_probabilities(model, np.concatenate(candidates), max_batch_size)
+            still_running = []
+            offset = 0
+            for item, item_candidates in zip(running, candidates):
+                item_probabilities = probabilities[offset : offset + len(item_candidates)]
+                offset += len(item_candidates)
+                fitness, success = fitness_and_success(item_probabilities, item.image)
+                item.queries += len(item_candidates)
+                item.generation += 1
+                if success.any():
+                    # The first generation with a success ends the search; its best
+                    # successful candidate is the adversarial image.
+                    winner = np.argmin(np.where(success, fitness, np.inf))
+                    records.append((item.image, item.th, item.queries, item_candidates[winner]))
+                    follow_up = advance(item.image, True, progress_bar)
+                else:
+                    if fitness.min() < item.best_fitness:
+                        item.best_fitness = fitness.min()
+                        item.best_candidate = item_candidates[np.argmin(fitness)]
+                    item.search.tell(fitness)
+                    if item.generation < generations and not item.search.stopped:
+                        still_running.append(item)
+                        continue
+                    records.append((item.image, item.th, item.queries, item.best_candidate))
+                    follow_up = advance(item.image, False, progress_bar)
+                if follow_up is not None:
+                    still_running.append(follow_up)
+            running = still_running
+
+    return _finish(
+        encoding.name,
+        strategy,
+        model,
+        images,
+        labels,
+        target_labels,
+        clean_probabilities,
+        records,
+        max_batch_size,
+        return_images,
+    )
+
+
+def _finish(
+    attack,
+    strategy,
+    model,
+    images,
+    labels,
+    target_labels,
+    clean_probabilities,
+    records,
+    max_batch_size,
+    return_images,
+):
+    """Builds the result table from the finished rows, sorted by image and th.
+
+    The adversarial images are scored once more in one call so that every
+    column of a row comes from the same evaluation of the returned image.
+    """
+    records.sort(key=lambda record: (record[0], record[1]))
+    image_indices = np.array([record[0] for record in records])
+    adversarial_images = np.stack([record[3] for record in records])
+    table = build_table(
+        attack=attack,
+        strategy=strategy,
+        image_indices=image_indices,
+        th=np.array([record[1] for record in records], dtype="float64"),
+        labels=labels[image_indices],
+        target_labels=None if target_labels is None else target_labels[image_indices],
+        original_probabilities=clean_probabilities[image_indices],
+        adversarial_probabilities=predict_probabilities(model, adversarial_images, max_batch_size),
+        originals=images[image_indices],
+        adversarials=adversarial_images,
+        queries=np.array([record[2] for record in records]),
+    )
+    if return_images:
+        return table, adversarial_images.astype("uint8")
+    return table

@@ -1,0 +1,172 @@
+"""The attacks' result table (one row per image and th) and its summaries.
+
+Every attack in `rzs.attacks` returns a DataFrame with the columns of `COLUMNS`:
+
+- `attack`, `strategy`: the attack ("pixel", "threshold", "fgsm", ...) and how it
+  searched ("cmaes", "de", or "gradient").
+- `image`: the row's position in the `images` passed to the attack.
+- `th`: the attack's budget: pixels changed (pixel attack) or the largest change
+  of a value on the 0-255 scale (threshold attack, FGSM, BIM, PGD); NaN for
+  attacks without one (C&W L2, DeepFool).
+- `true_label`, `target_label` (<NA> when untargeted), `original_label` (the
+  model's prediction on the clean image), `adversarial_label`.
+- `success`: the adversarial image is classified as anything but the true label
+  (untargeted) or as the target label (targeted).
+- `queries`: model evaluations the attack spent on the image: candidate images
+  scored (pixel and threshold attacks) or gradient evaluations.
+- `l0`: pixel positions (height x width) where any channel changed; `l2`,
+  `linf`: norms of the perturbation on the 0-255 scale.
+- `true_probability_before`, `true_probability_after`: the model's probability
+  of the true class on the clean and on the adversarial image.
+"""
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = [
+    "attack",
+    "strategy",
+    "image",
+    "th",
+    "true_label",
+    "target_label",
+    "original_label",
+    "adversarial_label",
+    "success",
+    "queries",
+    "l0",
+    "l2",
+    "linf",
+    "true_probability_before",
+    "true_probability_after",
+]
+
+
+def perturbation_sizes(originals, adversarials):
+    """L0, L2 and L-inf sizes of `adversarials - originals` on the 0-255 scale.
+
+    Args:
+        originals, adversarials: arrays of shape `(num_rows, height, width, channels)`.
+
+    Returns:
+        Tuple `(l0, l2, linf)` of arrays of shape `(num_rows,)`; `l0` counts pixel
+        positions with any channel changed, matching the pixel attack's th.
+    """
+    difference = adversarials.astype("float64") - originals.astype("float64")
+    flat = difference.reshape(len(difference), -1)
+    l0 = np.count_nonzero(np.any(difference != 0, axis=-1).reshape(len(difference), -1), axis=1)
+    return l0, np.linalg.norm(flat, axis=1), np.abs(flat).max(axis=1, initial=0.0)
+
+
+def build_table(
+    *,
+    attack,
+    strategy,
+    image_indices,
+    th,
+    labels,
+    target_labels,
+    original_probabilities,
+    adversarial_probabilities,
+    originals,
+    adversarials,
+    queries,
+):
+    """Assemble the result table; success is decided from `adversarial_probabilities`.
+
+    Args:
+        attack, strategy: names written to every row.
+        image_indices: int array `(num_rows,)`, position of each row's image in the
+            attacked batch.
+        th: float array `(num_rows,)`, the budget of each row (NaN if none).
+        labels: int array `(num_rows,)` of true labels.
+        target_labels: int array `(num_rows,)`, or None for an untargeted attack.
+        original_probabilities, adversarial_probabilities: float arrays
+            `(num_rows, num_classes)`, the model's output on the clean and on the
+            adversarial image of each row.
+        originals, adversarials: arrays `(num_rows, height, width, channels)`.
+        queries: int array `(num_rows,)`.
+
+    Returns:
+        DataFrame with the columns of `COLUMNS`.
+    """
+    adversarial_labels = np.argmax(adversarial_probabilities, axis=1)
+    if target_labels is None:
+        success = adversarial_labels != labels
+        target_column = pd.array([pd.NA] * len(labels), dtype="Int64")
+    else:
+        success = adversarial_labels == target_labels
+        target_column = pd.array(target_labels, dtype="Int64")
+    l0, l2, linf = perturbation_sizes(originals, adversarials)
+    rows = np.arange(len(labels))
+    return pd.DataFrame(
+        {
+            "attack": attack,
+            "strategy": strategy,
+            "image": np.asarray(image_indices, dtype="int64"),
+            "th": np.asarray(th, dtype="float64"),
+            "true_label": labels,
+            "target_label": target_column,
+            "original_label": np.argmax(original_probabilities, axis=1),
+            "adversarial_label": adversarial_labels,
+            "success": success,
+            "queries": np.asarray(queries, dtype="int64"),
+            "l0": l0,
+            "l2": l2,
+            "linf": linf,
+            "true_probability_before": original_probabilities[rows, labels],
+            "true_probability_after": adversarial_probabilities[rows, labels],
+        },
+        columns=COLUMNS,
+    )
+
+
+def summarize(table):
+    """Attack accuracy per attack, strategy and th.
+
+    The authors attack the first test images without filtering out those the model
+    already gets wrong; the paper's attack accuracy is the share of all attacked
+    images that end up misclassified. Both that and the share over the images
+    the model classified correctly are given.
+
+    Args:
+        table: a result table (see `COLUMNS`) with one th per image, such as
+            returned for a fixed `th` or a list of them. For a binary-search table
+            (`th=None`) use `minimal_threshold` instead.
+
+    Returns:
+        DataFrame with one row per (attack, strategy, th) and the columns `images`,
+        `attack_accuracy`, `correct_images`, `attack_accuracy_on_correct` (NaN
+        when no image was classified correctly) and `mean_queries`.
+    """
+    frame = table.assign(correct=table["original_label"] == table["true_label"])
+    frame["success_on_correct"] = frame["success"].astype("float64").where(frame["correct"])
+    grouped = frame.groupby(["attack", "strategy", "th"], dropna=False, sort=True)
+    summary = grouped.agg(
+        images=("success", "size"),
+        attack_accuracy=("success", "mean"),
+        correct_images=("correct", "sum"),
+        attack_accuracy_on_correct=("success_on_correct", "mean"),
+        mean_queries=("queries", "mean"),
+    )
+    return summary.reset_index()
+
+
+def minimal_threshold(table):
+    """Smallest successful th per attacked image (NaN where no th succeeded).
+
+    Args:
+        table: a result table, typically from a binary search (`th=None`).
+
+    Returns:
+        DataFrame with columns `attack`, `strategy`, `image`, `true_label`,
+        `original_label` and `minimal_th`.
+    """
+    keys = ["attack", "strategy", "image", "true_label", "original_label"]
+    successful_th = table["th"].where(table["success"])
+    return (
+        table.assign(minimal_th=successful_th)
+        .groupby(keys, sort=True)["minimal_th"]
+        .min()
+        .reset_index()
+    )
