@@ -6,9 +6,17 @@ of its log and never costs the results that succeeded; everything stays in
 the run store, so rerunning the grid computes only what is still missing.
 
 The back end is a seam: "local" runs `workers` subprocesses on this machine,
-"inline" computes in this process (debugging, tiny grids). A back end is a
-callable (payloads, workers, log_directory) -> iterator of (index, error or
-None), completing in any order.
+"inline" computes in this process (debugging, tiny grids), "ray" runs one Ray
+task per result on a Ray cluster (`pip install "rzs[ray]"`, see
+`rzs.ray_backend`). A back end is a callable (payloads, workers,
+log_directory, **options) -> iterator of (index, error or None), completing in
+any order; `options` are the back end's own arguments (Ray's `resources` and
+`max_retries`).
+
+Setting the environment variable `RZS_RAY_ADDRESS` (a Ray address such as
+"auto" or "ray://head:10001") moves every grid that would run on the "local"
+back end, the default of `run_grid` and of every profile, onto that Ray
+cluster; "inline" stays in-process.
 """
 
 import concurrent.futures
@@ -26,6 +34,8 @@ from tqdm.auto import tqdm
 from rzs.store import RunStore, config_key
 
 LOG_TAIL_LINES = 25
+RAY_ADDRESS_VARIABLE = "RZS_RAY_ADDRESS"
+RAY_RESOURCE_NAMES = ("num_cpus", "num_gpus", "memory")
 
 
 @dataclasses.dataclass
@@ -49,17 +59,36 @@ class GridReport:
             raise RuntimeError(str(self))
 
 
-def run_grid(specs, store, workers=1, backend="local", compute=None, progress=True):
+def run_grid(
+    specs,
+    store,
+    workers=1,
+    backend="local",
+    compute=None,
+    progress=True,
+    resources=None,
+    max_retries=None,
+):
     """Compute every spec whose result is not in `store` yet.
 
     Args:
         specs: dataclass specs with a `kind` and a `config()` (e.g. `TrainingSpec`).
-        store: a `RunStore` or its root directory.
-        workers: how many results to compute at once (each in its own process);
-            the machine's cores are shared evenly between them.
-        backend: "local" or "inline" (see module docstring).
+        store: a `RunStore` or its root directory. With Ray, a path that every
+            node sees at the same place (a shared file system).
+        workers: how many results the local back end computes at once (each
+            in its own process); the machine's cores are shared evenly between
+            them. The Ray back end starts each task as soon as the cluster has
+            its `resources` free instead.
+        backend: "local", "inline" or "ray" (see module docstring);
+            `RZS_RAY_ADDRESS` turns "local" into "ray".
         compute: module-level function (spec, store) computing one result;
             default `rzs.zeroshot.get_or_train`.
+        resources: Ray only: what each task reserves, a dict with any of
+            "num_cpus" (default 1; also the task's thread count), "num_gpus"
+            (fractions share a GPU) and "memory" (bytes).
+        max_retries: Ray only: how often a task whose worker process dies
+            (killed, out of memory, node lost) is started again; default 3.
+            A task that raises is reported, not retried: it would fail again.
 
     Returns:
         A `GridReport`; failures are collected, not raised.
@@ -67,8 +96,11 @@ def run_grid(specs, store, workers=1, backend="local", compute=None, progress=Tr
     store = store if isinstance(store, RunStore) else RunStore(store)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {sorted(BACKENDS)}, received {backend!r}.")
+    if backend == "local" and os.environ.get(RAY_ADDRESS_VARIABLE):
+        backend = "ray"
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, received {workers!r}.")
+    options = _backend_options(backend, resources, max_retries)
     if compute is None:
         from rzs.zeroshot import get_or_train as compute
 
@@ -80,13 +112,44 @@ def run_grid(specs, store, workers=1, backend="local", compute=None, progress=Tr
     log_directory = store.root / "logs"
     log_directory.mkdir(parents=True, exist_ok=True)
     with tqdm(total=len(missing), desc="results", unit="result", disable=not progress) as bar:
-        for index, error in BACKENDS[backend](payloads, workers, log_directory):
+        for index, error in BACKENDS[backend](payloads, workers, log_directory, **options):
             if error is None:
                 report.computed.append(missing[index])
             else:
                 report.failed[missing[index]] = error
             bar.update()
     return report
+
+
+def _backend_options(backend, resources, max_retries):
+    """The checked back-end arguments for `backend`, as keyword arguments."""
+    if backend != "ray":
+        if resources is not None or max_retries is not None:
+            raise ValueError(
+                "resources and max_retries apply to the ray back end only, "
+                f"received backend={backend!r}."
+            )
+        return {}
+    options = {}
+    if resources is not None:
+        if not isinstance(resources, dict) or not set(resources) <= set(RAY_RESOURCE_NAMES):
+            raise ValueError(
+                f"resources must be a dict with keys among {RAY_RESOURCE_NAMES}, "
+                f"received {resources!r}."
+            )
+        for name, amount in resources.items():
+            if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
+                raise ValueError(
+                    f"resources[{name!r}] must be a non-negative number, received {amount!r}."
+                )
+        options["resources"] = resources
+    if max_retries is not None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(
+                f"max_retries must be a non-negative integer, received {max_retries!r}."
+            )
+        options["max_retries"] = max_retries
+    return options
 
 
 def _payload(spec, compute, store):
@@ -112,6 +175,21 @@ def compute_payload(payload):
     _resolve(payload["compute"])(spec, RunStore(payload["store"]))
 
 
+def thread_environment(threads):
+    """Environment variables giving a fresh worker process `threads` compute threads."""
+    return {
+        "TF_NUM_INTRAOP_THREADS": str(threads),
+        "TF_NUM_INTEROP_THREADS": "1",
+        "OMP_NUM_THREADS": str(threads),
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+    }
+
+
+def log_tail(log_path):
+    """The last `LOG_TAIL_LINES` lines of a log file, for failure reports."""
+    return "\n".join(Path(log_path).read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
+
+
 def inline_backend(payloads, workers, log_directory):
     for index, payload in enumerate(payloads):
         try:
@@ -124,13 +202,7 @@ def inline_backend(payloads, workers, log_directory):
 
 def local_backend(payloads, workers, log_directory):
     threads = max(1, (os.cpu_count() or 1) // workers)
-    environment = {
-        **os.environ,
-        "TF_NUM_INTRAOP_THREADS": str(threads),
-        "TF_NUM_INTEROP_THREADS": "1",
-        "OMP_NUM_THREADS": str(threads),
-        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-    }
+    environment = {**os.environ, **thread_environment(threads)}
 
     def run_one(payload):
         log_path = log_directory / f"{payload['name']}.log"
@@ -143,8 +215,7 @@ def local_backend(payloads, workers, log_directory):
             )
         if completed.returncode == 0:
             return None
-        tail = log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
-        return f"exit code {completed.returncode}; log {log_path}:\n" + "\n".join(tail)
+        return f"exit code {completed.returncode}; log {log_path}:\n{log_tail(log_path)}"
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(run_one, payload): index for index, payload in enumerate(payloads)}
@@ -152,7 +223,25 @@ def local_backend(payloads, workers, log_directory):
             yield futures[future], future.result()
 
 
-BACKENDS = {"local": local_backend, "inline": inline_backend}
+def ray_backend(payloads, workers, log_directory, resources=None, max_retries=3):
+    """One Ray task per payload (`rzs.ray_backend.run_on_ray`); needs `rzs[ray]`.
+
+    `workers` is not used: Ray starts each task as soon as the cluster has
+    the task's `resources` free.
+    """
+    # Ray is an optional dependency: only this back end may import it.
+    try:
+        from rzs.ray_backend import run_on_ray
+    except ModuleNotFoundError as error:
+        if error.name != "ray":
+            raise
+        raise ImportError(
+            'The ray back end needs Ray: pip install "rzs[ray]" (or "ray[default]").'
+        ) from error
+    return run_on_ray(payloads, log_directory, resources or {}, max_retries)
+
+
+BACKENDS = {"local": local_backend, "inline": inline_backend, "ray": ray_backend}
 
 
 if __name__ == "__main__":

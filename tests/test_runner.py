@@ -1,4 +1,6 @@
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -39,6 +41,45 @@ def test_bad_arguments(tmp_path):
         runner.run_grid([], tmp_path, backend="slurm")
     with pytest.raises(ValueError, match="workers"):
         runner.run_grid([], tmp_path, workers=0)
+    with pytest.raises(ValueError, match="ray back end only, received backend='local'"):
+        runner.run_grid([], tmp_path, resources={"num_cpus": 1})
+    with pytest.raises(ValueError, match="keys among"):
+        runner.run_grid([], tmp_path, backend="ray", resources={"cpus": 1})
+    with pytest.raises(ValueError, match=r"resources\['num_gpus'\].*received -0.5"):
+        runner.run_grid([], tmp_path, backend="ray", resources={"num_gpus": -0.5})
+    with pytest.raises(ValueError, match="max_retries.*received 1.5"):
+        runner.run_grid([], tmp_path, backend="ray", max_retries=1.5)
+
+
+def test_ray_address_moves_local_grids_to_ray(tmp_path, monkeypatch):
+    calls = []
+
+    def recording_backend(payloads, workers, log_directory, **options):
+        calls.append(options)
+        return iter(())
+
+    monkeypatch.setitem(runner.BACKENDS, "ray", recording_backend)
+    monkeypatch.setenv(runner.RAY_ADDRESS_VARIABLE, "auto")
+    runner.run_grid([], tmp_path, resources={"num_gpus": 0.25}, progress=False)
+    assert calls == [{"resources": {"num_gpus": 0.25}}]
+    runner.run_grid([], tmp_path, backend="inline", progress=False)
+    assert len(calls) == 1  # an explicit inline run stays in this process
+
+
+def test_ray_back_end_without_ray_says_how_to_install(tmp_path, monkeypatch):
+    # A None entry makes `import ray` fail as it does where Ray is not installed.
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.delitem(sys.modules, "rzs.ray_backend", raising=False)
+    with pytest.raises(ImportError, match=r"pip install \"rzs\[ray\]\""):
+        runner.run_grid([], tmp_path, backend="ray", progress=False)
+
+
+def test_rzs_does_not_import_ray():
+    check = "import sys, rzs.runner, rzs.study; print('ray' in sys.modules)"
+    completed = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip() == "False"
 
 
 def test_payloads_may_name_only_rzs_code():

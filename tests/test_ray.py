@@ -1,0 +1,147 @@
+"""The grid runner's Ray back end, on a two-CPU Ray cluster on this machine.
+
+Slow: each task starts a Ray worker and imports TensorFlow, and tasks run one
+after another so that each has both threads (about two minutes in all).
+"""
+
+import dataclasses
+import os
+import re
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from rzs import runner, zeroshot
+from rzs.store import RunStore, config_key
+
+ray = pytest.importorskip("ray")
+
+from rzs.ray_backend import ATTEMPT_HEADER  # noqa: E402 - imports Ray, so after the skip
+
+pytestmark = pytest.mark.slow
+
+TINY = dict(per_class_train=20, per_class_test=5, epochs=1, augmentation=False, batch_size=32)
+# Each task gets both CPUs, so both threads, as the inline run in this process
+# has: oneDNN's sums depend on the thread count, so only then are bits equal.
+ALL_THREADS = {"num_cpus": 2, "num_gpus": 0}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+    )
+    yield
+    ray.shutdown()
+
+
+def test_ray_matches_inline_reports_failures_and_reruns_anywhere(
+    ray_cluster, shared_data, tmp_path
+):
+    specs = zeroshot.specs_for("lenet", "fashion_mnist", [2], **TINY)
+    broken = dataclasses.replace(specs[0], dataset="cifar10")  # no CIFAR-10 offline
+    ray_store, inline_store = RunStore(tmp_path / "ray"), RunStore(tmp_path / "inline")
+
+    report = runner.run_grid(
+        specs + [broken], ray_store, backend="ray", resources=ALL_THREADS, progress=False
+    )
+    assert sorted(map(str, report.computed)) == sorted(map(str, specs))
+    assert list(report.failed) == [broken]
+    assert "cifar-10-python.tar.gz" in report.failed[broken]
+
+    runner.run_grid(specs, inline_store, backend="inline", progress=False)
+    for spec in specs:
+        on_ray = ray_store.load(spec.kind, spec.config())
+        inline = inline_store.load(spec.kind, spec.config())
+        assert on_ray.record["history"] == inline.record["history"]
+        assert on_ray.record["test_accuracy"] == inline.record["test_accuracy"]
+        for name, array in inline.arrays.items():
+            np.testing.assert_array_equal(on_ray.arrays[name], array)
+
+    # The store is the only state: any back end skips what Ray computed.
+    rerun = runner.run_grid(specs, ray_store, backend="inline", progress=False)
+    assert rerun.computed == [] and len(rerun.cached) == 2
+
+
+class FirstAttemptKiller(threading.Thread):
+    """Kills the worker process of a task's first attempt, mid-way.
+
+    SIGKILL, as the kernel's out-of-memory killer would: none of the task's
+    own code runs after it, so only Ray's retry can recover.
+    """
+
+    def __init__(self, log_path):
+        super().__init__()
+        self.log_path = log_path
+        self.killed = None
+
+    def run(self):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            log = self.log_path.read_text() if self.log_path.is_file() else ""
+            match = re.search(r"process (\d+)", log)
+            if match:
+                time.sleep(2)  # mid-way: importing TensorFlow or training
+                self.killed = int(match.group(1))
+                os.kill(self.killed, signal.SIGKILL)
+                return
+            time.sleep(0.1)
+
+
+def _log_path(store, spec):
+    return store.root / "logs" / f"{spec.kind}-{config_key(spec.config())}.log"
+
+
+def _attempts(log_path):
+    return [line for line in log_path.read_text().splitlines() if line.startswith(ATTEMPT_HEADER)]
+
+
+def test_a_killed_task_is_retried_and_the_store_stays_consistent(
+    ray_cluster, shared_data, tmp_path
+):
+    (spec,) = zeroshot.specs_for("lenet", "fashion_mnist", [], **TINY)
+    store = RunStore(tmp_path / "store")
+    killer = FirstAttemptKiller(_log_path(store, spec))
+    killer.start()
+    report = runner.run_grid(
+        [spec], store, backend="ray", resources=ALL_THREADS, max_retries=2, progress=False
+    )
+    killer.join()
+
+    assert killer.killed is not None, "the task's first attempt never started"
+    assert report.computed == [spec] and not report.failed
+    attempts = _attempts(_log_path(store, spec))
+    assert len(attempts) == 2 and f"process {killer.killed}," in attempts[0]
+    result = store.load(spec.kind, spec.config())
+    soft_labels = result.arrays["test_soft_labels"]
+    assert soft_labels.shape == (50, 10)
+    np.testing.assert_allclose(soft_labels.sum(axis=1), 1, rtol=1e-5)
+    assert result.path(zeroshot.MODEL_FILE).is_file()
+    # Besides the result and its lock, only the killed write's dot-named
+    # staging directory may remain, which every reader skips.
+    key = result.directory.name
+    leftovers = {path.name for path in (store.root / spec.kind).iterdir()} - {key, f"{key}.lock"}
+    assert all(name.startswith(f".{key}-") for name in leftovers)
+    assert [record["key"] for record in store.records(spec.kind)] == [key]
+
+
+def test_a_task_killed_on_its_last_attempt_is_reported(ray_cluster, shared_data, tmp_path):
+    (spec,) = zeroshot.specs_for("lenet", "fashion_mnist", [], **TINY)
+    store = RunStore(tmp_path / "store")
+    killer = FirstAttemptKiller(_log_path(store, spec))
+    killer.start()
+    report = runner.run_grid(
+        [spec], store, backend="ray", resources=ALL_THREADS, max_retries=0, progress=False
+    )
+    killer.join()
+
+    assert report.computed == [] and list(report.failed) == [spec]
+    assert "max_retries=0" in report.failed[spec]
+    assert f"process {killer.killed}," in report.failed[spec]  # the log's tail
+    assert not store.has(spec.kind, spec.config())
