@@ -2,6 +2,7 @@
 
 from keras import layers
 
+from rzs.models import blocks
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
 RECIPE = {
@@ -43,32 +44,13 @@ def resnet(inputs, num_classes, *, width, weight_decay):
     global average pooling.
     """
     regularizer = kernel_regularizer(weight_decay)
-
-    def conv(x, filters, kernel_size=3, strides=1):
-        return layers.Conv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding="same",
-            kernel_initializer="he_normal",
-            kernel_regularizer=regularizer,
-        )(x)
-
-    def preactivation_block(x, filters, strides):
-        residual = layers.BatchNormalization()(x)
-        residual = layers.ReLU()(residual)
-        residual = conv(residual, filters, strides=strides)
-        residual = layers.BatchNormalization()(residual)
-        residual = layers.ReLU()(residual)
-        residual = conv(residual, filters)
-        shortcut = x if strides == 1 else conv(x, filters, 1, strides=strides)
-        return layers.Add()([residual, shortcut])
-
-    x = conv(inputs, scaled(STAGE_FILTERS[0], width))
+    x = blocks.conv(inputs, scaled(STAGE_FILTERS[0], width), regularizer)
     for stage, filters in enumerate(STAGE_FILTERS):
         for block in range(BLOCKS_PER_STAGE):
             strides = 2 if stage > 0 and block == 0 else 1
-            x = preactivation_block(x, scaled(filters, width), strides)
+            x = blocks.preactivation_block(
+                x, scaled(filters, width), strides, regularizer, project_shortcut=strides != 1
+            )
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.GlobalAveragePooling2D()(x)

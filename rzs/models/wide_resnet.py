@@ -2,6 +2,7 @@
 
 from keras import layers
 
+from rzs.models import blocks
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
 RECIPE = {
@@ -46,32 +47,17 @@ def wide_resnet(inputs, num_classes, *, width, weight_decay):
     """
     regularizer = kernel_regularizer(weight_decay)
     blocks_per_stage = (DEPTH - 4) // 6
-
-    def conv(x, filters, kernel_size=3, strides=1):
-        return layers.Conv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding="same",
-            kernel_initializer="he_normal",
-            kernel_regularizer=regularizer,
-        )(x)
-
-    def wide_block(x, filters, strides):
-        residual = layers.BatchNormalization()(x)
-        residual = layers.ReLU()(residual)
-        residual = conv(residual, filters, strides=strides)
-        residual = layers.BatchNormalization()(residual)
-        residual = layers.ReLU()(residual)
-        residual = conv(residual, filters)
-        shortcut = conv(x, filters, 1, strides=strides)
-        return layers.Add()([residual, shortcut])
-
-    x = conv(inputs, scaled(STAGE_FILTERS[0], width))
+    x = blocks.conv(inputs, scaled(STAGE_FILTERS[0], width), regularizer)
     for stage, filters in enumerate(STAGE_FILTERS):
         for block in range(blocks_per_stage):
             strides = 2 if stage > 0 and block == 0 else 1
-            x = wide_block(x, scaled(filters * WIDENING_FACTOR, width), strides)
+            x = blocks.preactivation_block(
+                x,
+                scaled(filters * WIDENING_FACTOR, width),
+                strides,
+                regularizer,
+                project_shortcut=True,
+            )
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.GlobalAveragePooling2D()(x)

@@ -1,0 +1,32 @@
+"""Building blocks shared by several of the study's networks."""
+
+from keras import layers
+
+
+def conv(x, filters, regularizer, kernel_size=3, strides=1):
+    """A same-padded, he_normal-initialised convolution with L2 on its kernel."""
+    return layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        kernel_initializer="he_normal",
+        kernel_regularizer=regularizer,
+    )(x)
+
+
+def preactivation_block(x, filters, strides, regularizer, project_shortcut):
+    """BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus the block's input (He et al., 2016).
+
+    `project_shortcut` adds a 1x1 convolution (with the block's stride) on the
+    shortcut instead of the identity; the authors' ResNet projects only where
+    the resolution halves, their WRN in every block.
+    """
+    residual = layers.BatchNormalization()(x)
+    residual = layers.ReLU()(residual)
+    residual = conv(residual, filters, regularizer, strides=strides)
+    residual = layers.BatchNormalization()(residual)
+    residual = layers.ReLU()(residual)
+    residual = conv(residual, filters, regularizer)
+    shortcut = conv(x, filters, regularizer, 1, strides=strides) if project_shortcut else x
+    return layers.Add()([residual, shortcut])
