@@ -36,6 +36,18 @@ def test_notebook_is_stripped_and_has_a_parameters_cell(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
 def test_notebook_parameters_are_study_parameters_with_valid_defaults(path):
     declared = papermill.inspect_notebook(path)
+    # papermill silently skips lines it cannot parse (an "=" in a comment, say); a skipped
+    # parameter would never receive the profile's value.
+    cell = next(
+        cell for cell in json.loads(path.read_text())["cells"]
+        if "parameters" in cell["metadata"].get("tags", [])
+    )
+    assigned = {
+        target.id
+        for statement in ast.parse("".join(cell["source"])).body
+        for target in statement.targets
+    }
+    assert set(declared) == assigned
     assert set(declared) <= STUDY_FIELDS
     defaults = {name: ast.literal_eval(spec["default"]) for name, spec in declared.items()}
     Study.from_parameters(**defaults)
