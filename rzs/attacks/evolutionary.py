@@ -187,8 +187,8 @@ def _binary_search_schedule(low, high):
 
 
 @dataclasses.dataclass
-class _Search:
-    """One running search: one image at one th."""
+class _RunningSearch:
+    """The search for one image at one th, with its best candidate so far."""
 
     image: int
     th: int
@@ -215,7 +215,7 @@ def _run_attack(
     progress,
     cma_options,
 ):
-    """Runs the pixel or threshold attack described by `encoding`; see `pixel_attack`."""
+    """Checks the arguments and runs the attack of `encoding`; see `pixel_attack`."""
     num_classes = model.output_shape[-1]
     labels = validation.check_labels(labels, len(images), num_classes)
     target_labels = validation.check_target_labels(target_labels, labels, num_classes)
@@ -227,133 +227,202 @@ def _run_attack(
     seed = validation.check_positive_integer(seed, "seed", minimum=0)
     max_batch_size = validation.check_positive_integer(max_batch_size, "max_batch_size")
     if cma_options is not None and not isinstance(cma_options, dict):
-        raise ValueError(f"Expected `cma_options` to be a dict or None. Received: cma_options={cma_options!r}")
+        raise ValueError(
+            f"Expected `cma_options` to be a dict or None. Received: cma_options={cma_options!r}"
+        )
+    run = _AttackRun(
+        encoding=encoding,
+        model=model,
+        images=images,
+        labels=labels,
+        target_labels=target_labels,
+        strategy=strategy,
+        population=population,
+        generations=generations,
+        seed=seed,
+        max_batch_size=max_batch_size,
+        cma_options=cma_options,
+    )
+    records = run.run(th_values, progress)
+    return _finish(run, records, return_images)
 
-    targeted = target_labels is not None
-    objective_labels = target_labels if targeted else labels
 
-    def fitness_and_success(probabilities, image):
-        objective_probability = probabilities[:, objective_labels[image]]
-        predicted = np.argmax(probabilities, axis=1)
-        if targeted:
-            return 1.0 - objective_probability, predicted == objective_labels[image]
-        return objective_probability, predicted != objective_labels[image]
+@dataclasses.dataclass
+class _AttackRun:
+    """One call of an evolutionary attack on a batch of images (arguments checked)."""
 
-    def new_search(image, th):
-        rng = np.random.default_rng([seed, image, th])
-        lower, upper = encoding.bounds(images[image], th)
-        if strategy == "de":
-            search = DifferentialEvolutionSearch(lower, upper, population, rng)
+    encoding: PixelEncoding | ThresholdEncoding
+    model: object
+    images: np.ndarray
+    labels: np.ndarray
+    target_labels: np.ndarray | None
+    strategy: str
+    population: int
+    generations: int
+    seed: int
+    max_batch_size: int
+    cma_options: dict | None
+
+    def __post_init__(self):
+        self.targeted = self.target_labels is not None
+        self.objective_labels = self.target_labels if self.targeted else self.labels
+        self.clean_probabilities = predict_probabilities(
+            self.model, self.images, self.max_batch_size
+        )
+        clean_predictions = np.argmax(self.clean_probabilities, axis=1)
+        if self.targeted:
+            self.clean_success = clean_predictions == self.target_labels
         else:
-            mean = encoding.initial_mean(images[image], th, rng)
-            sigma = encoding.initial_sigma(th)
-            search = CMAESSearch(mean, sigma, lower, upper, population, rng, cma_options)
-        return _Search(image, th, search)
+            self.clean_success = clean_predictions != self.labels
 
-    clean_probabilities = predict_probabilities(model, images, max_batch_size)
-    _, clean_success = fitness_and_success(clean_probabilities, slice(None))
-    if th_values is None:
-        low, high = BINARY_SEARCH_RANGE
-        schedules = [_binary_search_schedule(low, min(high, encoding.maximum_th)) for _ in images]
-    else:
-        schedules = [_fixed_schedule(th_values) for _ in images]
+    def fitness_and_success(self, probabilities, image):
+        """Fitness (lower is better) and success of candidates for `image`.
 
-    # Finished rows: (image, th, queries, adversarial image).
-    records = []
+        Args:
+            probabilities: array `(num_candidates, num_classes)`.
+            image: index of the attacked image.
 
-    def advance(image, succeeded, progress_bar):
-        """Start the image's next th; None when its schedule is done.
-
-        Images the model already gets wrong (or right, for a targeted attack)
-        succeed at every th with no query and no search.
+        Returns:
+            Arrays `(num_candidates,)`: float fitness and bool success.
         """
-        schedule = schedules[image]
-        try:
-            th_next = next(schedule) if succeeded is None else schedule.send(succeeded)
-            while clean_success[image]:
-                records.append((image, th_next, 0, images[image]))
-                th_next = schedule.send(True)
-        except StopIteration:
-            progress_bar.update(1)
-            return None
-        return new_search(image, th_next)
+        objective_label = self.objective_labels[image]
+        objective_probability = probabilities[:, objective_label]
+        predicted = np.argmax(probabilities, axis=1)
+        if self.targeted:
+            return 1.0 - objective_probability, predicted == objective_label
+        return objective_probability, predicted != objective_label
 
-    capacity = max(1, max_batch_size // population)
-    next_image = 0
-    running = []
-    description = f"{encoding.name} attack ({strategy})"
-    # CMA-ES's small eigendecompositions run up to 100x slower when BLAS threads
-    # compete with the model's (idle but spinning) threads; one thread is plenty.
-    with (
-        threadpoolctl.threadpool_limits(limits=1, user_api="blas"),
-        tqdm(total=len(images), desc=description, unit="image", disable=not progress) as progress_bar,
-    ):
-        while True:
-            while len(running) < capacity and next_image < len(images):
-                search = advance(next_image, None, progress_bar)
-                next_image += 1
-                if search is not None:
-                    running.append(search)
-            if not running:
-                break
-            candidates = [
-                encoding.decode(images[item.image], item.search.ask(), item.th) for item in running
-            ]
-            probabilities = predict_probabilities(model, np.concatenate(candidates), max_batch_size)
-            still_running = []
-            offset = 0
-            for item, item_candidates in zip(running, candidates):
-                item_probabilities = probabilities[offset : offset + len(item_candidates)]
-                offset += len(item_candidates)
-                fitness, success = fitness_and_success(item_probabilities, item.image)
-                item.queries += len(item_candidates)
-                item.generation += 1
-                if success.any():
-                    # The first generation with a success ends the search; its best
-                    # successful candidate is the adversarial image.
-                    winner = np.argmin(np.where(success, fitness, np.inf))
-                    records.append((item.image, item.th, item.queries, item_candidates[winner]))
-                    follow_up = advance(item.image, True, progress_bar)
-                else:
-                    if fitness.min() < item.best_fitness:
-                        item.best_fitness = fitness.min()
-                        item.best_candidate = item_candidates[np.argmin(fitness)]
-                    item.search.tell(fitness)
-                    if item.generation < generations and not item.search.stopped:
+    def new_search(self, image, th):
+        """A search for `image` at `th`, seeded by (seed, image, th).
+
+        Seeding per image and th keeps a search's random draws independent of
+        which other images share its model calls.
+        """
+        rng = np.random.default_rng([self.seed, image, th])
+        lower, upper = self.encoding.bounds(self.images[image], th)
+        if self.strategy == "de":
+            search = DifferentialEvolutionSearch(lower, upper, self.population, rng)
+        else:
+            search = CMAESSearch(
+                self.encoding.initial_mean(self.images[image], th, rng),
+                self.encoding.initial_sigma(th),
+                lower,
+                upper,
+                self.population,
+                rng,
+                self.cma_options,
+            )
+        return _RunningSearch(image, th, search)
+
+    def run(self, th_values, progress):
+        """Attacks every image at its th values.
+
+        Args:
+            th_values: list of th to try on every image, or None for the binary
+                search of each image's minimal th.
+            progress: show a progress bar over images.
+
+        Returns:
+            List of finished rows `(image, th, queries, adversarial_image)`.
+        """
+        if th_values is None:
+            low, high = BINARY_SEARCH_RANGE
+            high = min(high, self.encoding.maximum_th)
+            schedules = [_binary_search_schedule(low, high) for _ in self.images]
+        else:
+            schedules = [_fixed_schedule(th_values) for _ in self.images]
+        records = []
+        description = f"{self.encoding.name} attack ({self.strategy})"
+        progress_bar = tqdm(
+            total=len(self.images), desc=description, unit="image", disable=not progress
+        )
+
+        def advance(image, succeeded):
+            """The image's search at its next th; None when its schedule is done.
+
+            Images that succeed before any change (the model already gets them
+            wrong, or right for a targeted attack) succeed at every th without
+            a search or a query.
+            """
+            schedule = schedules[image]
+            try:
+                th = next(schedule) if succeeded is None else schedule.send(succeeded)
+                while self.clean_success[image]:
+                    records.append((image, th, 0, self.images[image]))
+                    th = schedule.send(True)
+            except StopIteration:
+                progress_bar.update(1)
+                return None
+            return self.new_search(image, th)
+
+        capacity = max(1, self.max_batch_size // self.population)
+        next_image = 0
+        running = []
+        # CMA-ES's small eigendecompositions ran up to 100x slower here when BLAS
+        # threads competed with the model's spinning threads; one thread is plenty.
+        with threadpoolctl.threadpool_limits(limits=1, user_api="blas"), progress_bar:
+            while True:
+                while len(running) < capacity and next_image < len(self.images):
+                    started = advance(next_image, None)
+                    next_image += 1
+                    if started is not None:
+                        running.append(started)
+                if not running:
+                    return records
+                still_running = []
+                for item, succeeded in self.generation(running, records):
+                    if succeeded is None:
                         still_running.append(item)
                         continue
-                    records.append((item.image, item.th, item.queries, item.best_candidate))
-                    follow_up = advance(item.image, False, progress_bar)
-                if follow_up is not None:
-                    still_running.append(follow_up)
-            running = still_running
+                    follow_up = advance(item.image, succeeded)
+                    if follow_up is not None:
+                        still_running.append(follow_up)
+                running = still_running
 
-    return _finish(
-        encoding.name,
-        strategy,
-        model,
-        images,
-        labels,
-        target_labels,
-        clean_probabilities,
-        records,
-        max_batch_size,
-        return_images,
-    )
+    def generation(self, running, records):
+        """Scores one generation of every running search in one batched model call.
+
+        Appends a row to `records` for each search that ends.
+
+        Returns:
+            List of `(search, outcome)`: outcome None while it goes on, else
+            whether it succeeded.
+        """
+        candidates = [
+            self.encoding.decode(self.images[item.image], item.search.ask(), item.th)
+            for item in running
+        ]
+        probabilities = predict_probabilities(
+            self.model, np.concatenate(candidates), self.max_batch_size
+        )
+        outcomes = []
+        offset = 0
+        for item, item_candidates in zip(running, candidates):
+            item_probabilities = probabilities[offset : offset + len(item_candidates)]
+            offset += len(item_candidates)
+            fitness, success = self.fitness_and_success(item_probabilities, item.image)
+            item.queries += len(item_candidates)
+            item.generation += 1
+            if success.any():
+                # The generation that first succeeds ends the search; its best
+                # successful candidate is the adversarial image.
+                winner = np.argmin(np.where(success, fitness, np.inf))
+                records.append((item.image, item.th, item.queries, item_candidates[winner]))
+                outcomes.append((item, True))
+                continue
+            if fitness.min() < item.best_fitness:
+                item.best_fitness = fitness.min()
+                item.best_candidate = item_candidates[np.argmin(fitness)]
+            item.search.tell(fitness)
+            if item.generation < self.generations and not item.search.stopped:
+                outcomes.append((item, None))
+                continue
+            records.append((item.image, item.th, item.queries, item.best_candidate))
+            outcomes.append((item, False))
+        return outcomes
 
 
-def _finish(
-    attack,
-    strategy,
-    model,
-    images,
-    labels,
-    target_labels,
-    clean_probabilities,
-    records,
-    max_batch_size,
-    return_images,
-):
+def _finish(run, records, return_images):
     """Builds the result table from the finished rows, sorted by image and th.
 
     The adversarial images are scored once more in one call so that every
@@ -363,15 +432,17 @@ def _finish(
     image_indices = np.array([record[0] for record in records])
     adversarial_images = np.stack([record[3] for record in records])
     table = build_table(
-        attack=attack,
-        strategy=strategy,
+        attack=run.encoding.name,
+        strategy=run.strategy,
         image_indices=image_indices,
         th=np.array([record[1] for record in records], dtype="float64"),
-        labels=labels[image_indices],
-        target_labels=None if target_labels is None else target_labels[image_indices],
-        original_probabilities=clean_probabilities[image_indices],
-        adversarial_probabilities=predict_probabilities(model, adversarial_images, max_batch_size),
-        originals=images[image_indices],
+        labels=run.labels[image_indices],
+        target_labels=None if run.target_labels is None else run.target_labels[image_indices],
+        original_probabilities=run.clean_probabilities[image_indices],
+        adversarial_probabilities=predict_probabilities(
+            run.model, adversarial_images, run.max_batch_size
+        ),
+        originals=run.images[image_indices],
         adversarials=adversarial_images,
         queries=np.array([record[2] for record in records]),
     )

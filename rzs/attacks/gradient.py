@@ -57,7 +57,18 @@ def fgsm(
         `(table, adversarial_images)`, float32 `(num_images, height, width, channels)`.
     """
     return _linf_attack(
-        "fgsm", model, images, labels, eps, eps, 1, False, 0, target_labels, batch_size, return_images
+        "fgsm",
+        model,
+        images,
+        labels,
+        eps=eps,
+        step_size=eps,
+        iterations=1,
+        random_start=False,
+        seed=0,
+        target_labels=target_labels,
+        batch_size=batch_size,
+        return_images=return_images,
     )
 
 
@@ -88,14 +99,14 @@ def bim(
         model,
         images,
         labels,
-        eps,
-        step_size,
-        iterations,
-        False,
-        0,
-        target_labels,
-        batch_size,
-        return_images,
+        eps=eps,
+        step_size=step_size,
+        iterations=iterations,
+        random_start=False,
+        seed=0,
+        target_labels=target_labels,
+        batch_size=batch_size,
+        return_images=return_images,
     )
 
 
@@ -132,14 +143,14 @@ def pgd(
         model,
         images,
         labels,
-        eps,
-        step_size,
-        iterations,
-        random_start,
-        seed,
-        target_labels,
-        batch_size,
-        return_images,
+        eps=eps,
+        step_size=step_size,
+        iterations=iterations,
+        random_start=random_start,
+        seed=seed,
+        target_labels=target_labels,
+        batch_size=batch_size,
+        return_images=return_images,
     )
 
 
@@ -179,9 +190,11 @@ def carlini_wagner_l2(
         `binary_search_steps * max_iterations` per image.
     """
     images, labels, target_labels = _check_common(model, images, labels, target_labels, batch_size)
-    confidence = float(confidence)
+    confidence = validation.check_non_negative_number(confidence, "confidence")
     learning_rate = validation.check_positive_number(learning_rate, "learning_rate")
-    binary_search_steps = validation.check_positive_integer(binary_search_steps, "binary_search_steps")
+    binary_search_steps = validation.check_positive_integer(
+        binary_search_steps, "binary_search_steps"
+    )
     max_iterations = validation.check_positive_integer(max_iterations, "max_iterations")
     initial_const = validation.check_positive_number(initial_const, "initial_const")
     targeted = target_labels is not None
@@ -191,43 +204,26 @@ def carlini_wagner_l2(
     adversarials = images.copy()
     for start in range(0, len(images), batch_size):
         batch = slice(start, start + batch_size)
-        originals = images[batch] / 255.0
-        objective = tf.constant(objective_labels[batch])
-        # Shrunk slightly so that pixels at 0 or 255 get a finite arctanh.
-        initial_w = np.arctanh((2.0 * originals - 1.0) * 0.999999).astype("float32")
-        const = np.full(len(originals), initial_const, dtype="float32")
-        lower_const = np.zeros_like(const)
-        upper_const = np.full_like(const, np.inf)
-        best_distance = np.full(len(originals), np.inf, dtype="float32")
-        for _ in range(binary_search_steps):
-            w = tf.constant(initial_w)
-            first_moment = tf.zeros_like(w)
-            second_moment = tf.zeros_like(w)
-            succeeded = np.zeros(len(originals), dtype=bool)
-            for iteration in range(1, max_iterations + 1):
-                w, first_moment, second_moment, candidates, distance, success = adam_step(
-                    w,
-                    first_moment,
-                    second_moment,
-                    tf.constant(float(iteration)),
-                    tf.constant(originals, dtype="float32"),
-                    objective,
-                    tf.constant(const),
-                )
-                distance = distance.numpy()
-                improved = success.numpy() & (distance < best_distance)
-                best_distance[improved] = distance[improved]
-                adversarials[start + np.flatnonzero(improved)] = candidates.numpy()[improved] * 255.0
-                succeeded |= success.numpy()
-            upper_const = np.where(succeeded, np.minimum(upper_const, const), upper_const)
-            lower_const = np.where(succeeded, lower_const, np.maximum(lower_const, const))
-            const = np.where(
-                np.isinf(upper_const), const * 10.0, (lower_const + upper_const) / 2.0
-            ).astype("float32")
-
+        adversarials[batch] = _carlini_wagner_batch(
+            adam_step,
+            images[batch],
+            objective_labels[batch],
+            binary_search_steps,
+            max_iterations,
+            initial_const,
+        )
     queries = np.full(len(images), binary_search_steps * max_iterations)
     return _table(
-        "carlini_wagner_l2", model, images, adversarials, labels, target_labels, np.nan, queries, batch_size, return_images
+        "carlini_wagner_l2",
+        model,
+        images,
+        adversarials,
+        labels,
+        target_labels,
+        th=np.nan,
+        queries=queries,
+        batch_size=batch_size,
+        return_images=return_images,
     )
 
 
@@ -258,46 +254,28 @@ def deepfool(
     """
     images, labels, _ = _check_common(model, images, labels, None, batch_size)
     max_iterations = validation.check_positive_integer(max_iterations, "max_iterations")
-    overshoot = float(overshoot)
-    if not np.isfinite(overshoot) or overshoot < 0:
-        raise ValueError(f"Expected `overshoot` to be a finite number >= 0. Received: overshoot={overshoot!r}")
+    overshoot = validation.check_non_negative_number(overshoot, "overshoot")
     log_probabilities_and_jacobian = _make_jacobian_function(model)
 
     adversarials = images.copy()
     queries = np.zeros(len(images), dtype="int64")
     for start in range(0, len(images), batch_size):
-        originals = images[start : start + batch_size]
-        batch_labels = labels[start : start + batch_size]
-        total_step = np.zeros_like(originals)
-        current = originals.copy()
-        active = np.arange(len(originals))
-        for _ in range(max_iterations):
-            log_probabilities, jacobian = log_probabilities_and_jacobian(tf.constant(current[active]))
-            log_probabilities, jacobian = log_probabilities.numpy(), jacobian.numpy()
-            active_labels = batch_labels[active]
-            still_correct = np.argmax(log_probabilities, axis=1) == active_labels
-            active = active[still_correct]
-            if len(active) == 0:
-                break
-            queries[start + active] += 1
-            rows = np.arange(len(active))
-            active_labels = active_labels[still_correct]
-            log_probabilities = log_probabilities[still_correct]
-            jacobian = jacobian[still_correct]
-            # Margins and gradients of every class relative to the true class.
-            margins = log_probabilities - log_probabilities[rows, active_labels][:, None]
-            directions = jacobian - jacobian[rows, active_labels][:, None]
-            direction_norms = np.linalg.norm(directions.reshape(len(active), len(margins[0]), -1), axis=2)
-            distances = np.abs(margins) / (direction_norms + 1e-8)
-            distances[rows, active_labels] = np.inf
-            nearest = np.argmin(distances, axis=1)
-            scale = (np.abs(margins[rows, nearest]) + 1e-4) / (direction_norms[rows, nearest] ** 2 + 1e-8)
-            step = scale.reshape((-1,) + (1,) * (originals.ndim - 1)) * directions[rows, nearest]
-            total_step[active] += step
-            current[active] = np.clip(originals[active] + (1.0 + overshoot) * total_step[active], 0.0, 255.0)
-        adversarials[start : start + len(originals)] = current
-
-    return _table("deepfool", model, images, adversarials, labels, None, np.nan, queries, batch_size, return_images)
+        batch = slice(start, start + batch_size)
+        adversarials[batch], queries[batch] = _deepfool_batch(
+            log_probabilities_and_jacobian, images[batch], labels[batch], max_iterations, overshoot
+        )
+    return _table(
+        "deepfool",
+        model,
+        images,
+        adversarials,
+        labels,
+        None,
+        th=np.nan,
+        queries=queries,
+        batch_size=batch_size,
+        return_images=return_images,
+    )
 
 
 def _check_common(model, images, labels, target_labels, batch_size):
@@ -315,6 +293,7 @@ def _linf_attack(
     model,
     images,
     labels,
+    *,
     eps,
     step_size,
     iterations,
@@ -335,15 +314,16 @@ def _linf_attack(
     targeted = target_labels is not None
     objective_labels = target_labels if targeted else labels
     # Untargeted steps climb the true class's loss, targeted ones descend the target's.
-    direction = -1.0 if targeted else 1.0
-    eps_pixels, step_pixels = eps * 255.0, step_size * 255.0
+    step_pixels = (-1.0 if targeted else 1.0) * step_size * 255.0
+    eps_pixels = eps * 255.0
     loss_gradient = _make_loss_gradient(model)
     rng = np.random.default_rng(seed)
 
     adversarials = images.copy()
     for start in range(0, len(images), batch_size):
-        originals = images[start : start + batch_size]
-        objective = tf.constant(objective_labels[start : start + batch_size])
+        batch = slice(start, start + batch_size)
+        originals = images[batch]
+        objective = tf.constant(objective_labels[batch])
         lowest = np.maximum(originals - eps_pixels, 0.0)
         highest = np.minimum(originals + eps_pixels, 255.0)
         current = originals
@@ -352,14 +332,131 @@ def _linf_attack(
             current = np.clip(originals + noise, lowest, highest).astype("float32")
         for _ in range(iterations):
             gradient = loss_gradient(tf.constant(current), objective).numpy()
-            current = np.clip(current + direction * step_pixels * np.sign(gradient), lowest, highest)
-        adversarials[start : start + batch_size] = current
+            current = np.clip(current + step_pixels * np.sign(gradient), lowest, highest)
+        adversarials[batch] = current
 
-    queries = np.full(len(images), iterations)
-    return _table(attack, model, images, adversarials, labels, target_labels, eps_pixels, queries, batch_size, return_images)
+    return _table(
+        attack,
+        model,
+        images,
+        adversarials,
+        labels,
+        target_labels,
+        th=eps_pixels,
+        queries=np.full(len(images), iterations),
+        batch_size=batch_size,
+        return_images=return_images,
+    )
 
 
-def _table(attack, model, images, adversarials, labels, target_labels, th, queries, batch_size, return_images):
+def _carlini_wagner_batch(
+    adam_step, images, objective_labels, binary_search_steps, max_iterations, initial_const
+):
+    """Smallest successful C&W image found for each of `images` (the clean one if none).
+
+    Args:
+        adam_step: function from `_make_carlini_wagner_step`.
+        images: float32 array `(batch, height, width, channels)` in [0, 255].
+        objective_labels: int array `(batch,)`, true (untargeted) or target labels.
+        binary_search_steps, max_iterations, initial_const: see `carlini_wagner_l2`.
+
+    Returns:
+        float32 array `(batch, height, width, channels)` in [0, 255].
+    """
+    originals = tf.constant(images / 255.0)
+    objective = tf.constant(objective_labels)
+    # Shrunk slightly so that pixels at 0 or 255 get a finite arctanh.
+    initial_w = np.arctanh((2.0 * images / 255.0 - 1.0) * 0.999999).astype("float32")
+    adversarials = images.copy()
+    const = np.full(len(images), initial_const, dtype="float32")
+    lower_const = np.zeros_like(const)
+    upper_const = np.full_like(const, np.inf)
+    best_distance = np.full(len(images), np.inf, dtype="float32")
+    for _ in range(binary_search_steps):
+        w = tf.constant(initial_w)
+        first_moment = tf.zeros_like(w)
+        second_moment = tf.zeros_like(w)
+        succeeded = np.zeros(len(images), dtype=bool)
+        for iteration in range(1, max_iterations + 1):
+            w, first_moment, second_moment, candidates, distance, success = adam_step(
+                w,
+                first_moment,
+                second_moment,
+                tf.constant(float(iteration)),
+                originals,
+                objective,
+                tf.constant(const),
+            )
+            distance, success = distance.numpy(), success.numpy()
+            improved = success & (distance < best_distance)
+            best_distance[improved] = distance[improved]
+            adversarials[improved] = candidates.numpy()[improved] * 255.0
+            succeeded |= success
+        upper_const = np.where(succeeded, np.minimum(upper_const, const), upper_const)
+        lower_const = np.where(succeeded, lower_const, np.maximum(lower_const, const))
+        bisected = (lower_const + upper_const) / 2.0
+        const = np.where(np.isinf(upper_const), const * 10.0, bisected).astype("float32")
+    return adversarials
+
+
+def _deepfool_batch(log_probabilities_and_jacobian, images, labels, max_iterations, overshoot):
+    """DeepFool images and iterations used for each of `images`.
+
+    Args:
+        log_probabilities_and_jacobian: function from `_make_jacobian_function`.
+        images: float32 array `(batch, height, width, channels)` in [0, 255].
+        labels: int array `(batch,)`.
+        max_iterations, overshoot: see `deepfool`.
+
+    Returns:
+        Tuple of a float32 array `(batch, height, width, channels)` and an int
+        array `(batch,)`.
+    """
+    total_step = np.zeros_like(images)
+    current = images.copy()
+    queries = np.zeros(len(images), dtype="int64")
+    active = np.arange(len(images))
+    for _ in range(max_iterations):
+        log_probabilities, jacobian = log_probabilities_and_jacobian(tf.constant(current[active]))
+        log_probabilities = log_probabilities.numpy()
+        still_correct = np.argmax(log_probabilities, axis=1) == labels[active]
+        active = active[still_correct]
+        if len(active) == 0:
+            break
+        queries[active] += 1
+        rows = np.arange(len(active))
+        active_labels = labels[active]
+        log_probabilities = log_probabilities[still_correct]
+        jacobian = jacobian.numpy()[still_correct]
+        # Margins and gradients of every class relative to the true class.
+        margins = log_probabilities - log_probabilities[rows, active_labels][:, None]
+        directions = jacobian - jacobian[rows, active_labels][:, None]
+        num_classes = margins.shape[1]
+        norms = np.linalg.norm(directions.reshape(len(active), num_classes, -1), axis=2)
+        distances = np.abs(margins) / (norms + 1e-8)
+        distances[rows, active_labels] = np.inf
+        nearest = np.argmin(distances, axis=1)
+        # The step onto the linearised boundary, nudged by 1e-4 to cross it.
+        scale = (np.abs(margins[rows, nearest]) + 1e-4) / (norms[rows, nearest] ** 2 + 1e-8)
+        total_step[active] += scale[:, None, None, None] * directions[rows, nearest]
+        overshot = images[active] + (1.0 + overshoot) * total_step[active]
+        current[active] = np.clip(overshot, 0.0, 255.0)
+    return current, queries
+
+
+def _table(
+    attack,
+    model,
+    images,
+    adversarials,
+    labels,
+    target_labels,
+    *,
+    th,
+    queries,
+    batch_size,
+    return_images,
+):
     """Result table of a gradient attack, one row per image."""
     table = build_table(
         attack=attack,
@@ -425,7 +522,10 @@ def _make_carlini_wagner_step(model, targeted, confidence, learning_rate):
             objective_mask = tf.one_hot(objective, tf.shape(log_probabilities)[1])
             objective_score = tf.reduce_sum(log_probabilities * objective_mask, axis=1)
             best_other_score = tf.reduce_max(log_probabilities - 1e9 * objective_mask, axis=1)
-            margin = best_other_score - objective_score if targeted else objective_score - best_other_score
+            if targeted:
+                margin = best_other_score - objective_score
+            else:
+                margin = objective_score - best_other_score
             misclassification = tf.maximum(margin + confidence, 0.0)
             distance = tf.reduce_sum(tf.square(candidates - originals), axis=[1, 2, 3])
             loss = tf.reduce_sum(distance + const * misclassification)

@@ -49,7 +49,7 @@ def check_images(images, model, integer_valued):
 
 
 def check_labels(labels, num_images, num_classes, name="labels"):
-    """Return `labels` as an int64 array of shape `(num_images,)` with values in [0, num_classes)."""
+    """Return `labels` as int64 `(num_images,)` after checking values in [0, num_classes)."""
     labels = np.asarray(labels)
     if labels.shape != (num_images,):
         raise ValueError(
@@ -85,24 +85,40 @@ def check_target_labels(target_labels, labels, num_classes):
 def check_positive_integer(value, name, minimum=1):
     """Return `value` as an int after checking that it is an integer >= `minimum`."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"Expected `{name}` to be an integer >= {minimum}. Received: {name}={value!r}")
+        raise ValueError(
+            f"Expected `{name}` to be an integer >= {minimum}. Received: {name}={value!r}"
+        )
     return int(value)
+
+
+def _is_finite_number(value):
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float, np.integer, np.floating))
+        and bool(np.isfinite(value))
+    )
 
 
 def check_positive_number(value, name):
     """Return `value` as a float after checking that it is a finite number > 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not np.isfinite(value)
-        or value <= 0
-    ):
+    if not _is_finite_number(value) or value <= 0:
         raise ValueError(f"Expected `{name}` to be a finite number > 0. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_non_negative_number(value, name):
+    """Return `value` as a float after checking that it is a finite number >= 0."""
+    if not _is_finite_number(value) or value < 0:
+        raise ValueError(
+            f"Expected `{name}` to be a finite number >= 0. Received: {name}={value!r}"
+        )
     return float(value)
 
 
 def check_choice(value, name, choices):
     """Return `value` after checking that it is one of `choices`."""
     if value not in choices:
-        raise ValueError(f"Expected `{name}` to be one of {list(choices)}. Received: {name}={value!r}")
+        raise ValueError(
+            f"Expected `{name}` to be one of {list(choices)}. Received: {name}={value!r}"
+        )
     return value

@@ -1,0 +1,302 @@
+"""Tests of rzs.attacks on a tiny Fashion-MNIST conv net trained once per session."""
+
+import pathlib
+
+import cma
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from keras import layers
+
+from rzs import attacks, data
+from rzs.attacks.search import CMAESSearch, DifferentialEvolutionSearch, transform_into_box
+
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+# Small search budgets keep the whole file well under two minutes on 2 cores.
+SMALL_SEARCH = {"population": 20, "generations": 5, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    """The first 2000 Fashion-MNIST training and 200 test images."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"no canonical dataset files at {SHARED_DATA}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RZS_DATA_DIR", str(SHARED_DATA))
+        patch.setenv("RZS_OFFLINE", "1")
+        fashion = data.load_dataset("fashion_mnist")
+    return {
+        "x_train": fashion.x_train[:2000],
+        "y_train": fashion.y_train[:2000],
+        "x_test": fashion.x_test[:200],
+        "y_test": fashion.y_test[:200],
+    }
+
+
+@pytest.fixture(scope="module")
+def model(dataset):
+    """Tiny conv net that follows the model contract: raw pixels in, probabilities out."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    x = layers.Rescaling(1 / 255)(inputs)
+    x = layers.Conv2D(8, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(16, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    network = keras.Model(inputs, outputs)
+    network.compile("adam", "sparse_categorical_crossentropy")
+    network.fit(
+        dataset["x_train"].astype("float32"), dataset["y_train"], epochs=2, batch_size=64, verbose=0
+    )
+    return network
+
+
+@pytest.fixture(scope="module")
+def correct_images(dataset, model):
+    """The first 10 test images the model classifies correctly, with their labels."""
+    predictions = np.argmax(model.predict_on_batch(dataset["x_test"].astype("float32")), axis=1)
+    chosen = np.flatnonzero(predictions == dataset["y_test"])[:10]
+    return dataset["x_test"][chosen], dataset["y_test"][chosen]
+
+
+@pytest.fixture(scope="module")
+def th_comparison(model, correct_images):
+    """Pixel (DE) and threshold (CMA-ES) attacks at a small and a large th.
+
+    th=10 succeeds on only 0-50% of these correctly classified images at any
+    affordable budget (this tiny model is smooth: even white-box PGD at 10/255
+    breaks fewer than half), so the large th is where most of them break.
+    """
+    images, labels = correct_images
+    search = {"population": 100, "generations": 20, "progress": False, "return_images": True}
+    return {
+        "pixel": attacks.pixel_attack(model, images, labels, [1, 40], strategy="de", **search),
+        "threshold": attacks.threshold_attack(model, images, labels, [1, 48], **search),
+    }
+
+
+def changed_pixels(original, adversarial):
+    return np.count_nonzero(np.any(original != adversarial, axis=-1))
+
+
+@pytest.mark.parametrize("strategy", ["cmaes", "de"])
+def test_pixel_attack_changes_at_most_th_integer_pixels(model, dataset, strategy):
+    images, labels = dataset["x_test"][:4], dataset["y_test"][:4]
+    table, adversarials = attacks.pixel_attack(
+        model, images, labels, [1, 3], strategy=strategy, return_images=True, **SMALL_SEARCH
+    )
+    assert list(table.columns) == attacks.COLUMNS
+    expected_rows = [(image, th) for image in range(4) for th in (1.0, 3.0)]
+    assert list(zip(table["image"], table["th"])) == expected_rows
+    assert adversarials.dtype == np.uint8 and adversarials.shape == (8, 28, 28, 1)
+    for row, adversarial in zip(table.itertuples(), adversarials):
+        assert changed_pixels(images[row.image], adversarial) == row.l0 <= row.th
+
+
+@pytest.mark.parametrize("strategy", ["cmaes", "de"])
+def test_threshold_attack_stays_within_th(model, dataset, strategy):
+    images, labels = dataset["x_test"][:4], dataset["y_test"][:4]
+    table, adversarials = attacks.threshold_attack(
+        model, images, labels, [1, 5], strategy=strategy, return_images=True, **SMALL_SEARCH
+    )
+    for row, adversarial in zip(table.itertuples(), adversarials):
+        change = np.abs(adversarial.astype(int) - images[row.image].astype(int))
+        assert change.max() == row.linf <= row.th
+    # The rounded changes really move values, not just a handful of them.
+    assert (table["l0"] > 100).all()
+
+
+def test_larger_th_succeeds_clearly_more_often(th_comparison):
+    for table, _ in th_comparison.values():
+        rates = table.groupby("th")["success"].mean()
+        assert rates.iloc[1] >= 0.6
+        assert rates.iloc[1] >= rates.iloc[0] + 0.4
+
+
+def test_successful_rows_are_misclassified_when_evaluated_again(
+    model, correct_images, th_comparison
+):
+    _, labels = correct_images
+    for table, adversarials in th_comparison.values():
+        predictions = np.argmax(model.predict_on_batch(adversarials.astype("float32")), axis=1)
+        np.testing.assert_array_equal(predictions, table["adversarial_label"])
+        np.testing.assert_array_equal(table["success"], predictions != labels[table["image"]])
+        assert (table.loc[table["success"], "queries"] > 0).all()
+
+
+def test_targeted_success_means_the_target_class(model, correct_images):
+    images, labels = correct_images
+    targets = (labels + 1) % 10
+    table, adversarials = attacks.pixel_attack(
+        model, images[:4], labels[:4], 40, strategy="de", target_labels=targets[:4],
+        return_images=True, population=50, generations=10, progress=False,
+    )
+    predictions = np.argmax(model.predict_on_batch(adversarials.astype("float32")), axis=1)
+    np.testing.assert_array_equal(table["target_label"].to_numpy(dtype=int), targets[:4])
+    np.testing.assert_array_equal(table["success"], predictions == targets[:4])
+
+
+def test_same_seed_gives_the_same_table(model, dataset):
+    images, labels = dataset["x_test"][:3], dataset["y_test"][:3]
+    first = attacks.pixel_attack(model, images, labels, 2, seed=7, **SMALL_SEARCH)
+    second = attacks.pixel_attack(model, images, labels, 2, seed=7, **SMALL_SEARCH)
+    other = attacks.pixel_attack(model, images, labels, 2, seed=8, **SMALL_SEARCH)
+    pd.testing.assert_frame_equal(first, second)
+    assert not first.equals(other)
+
+
+def test_binary_search_follows_the_authors_bisection(model, correct_images):
+    images, labels = correct_images
+    table = attacks.threshold_attack(
+        model, images[:2], labels[:2], None, strategy="de", **SMALL_SEARCH
+    )
+    for _, rows in table.groupby("image"):
+        # Replaying the bisection with the recorded outcomes must visit exactly
+        # the th values of the image's rows.
+        outcome = dict(zip(rows["th"], rows["success"]))
+        visited = []
+        low, high = 1, 127
+        while low <= high:
+            th = (low + high) // 2
+            visited.append(float(th))
+            high, low = (th - 1, low) if outcome[th] else (high, th + 1)
+        assert sorted(visited) == list(rows["th"])
+    minimal = attacks.minimal_threshold(table)
+    expected = table[table["success"]].groupby("image")["th"].min()
+    pd.testing.assert_series_equal(
+        minimal.set_index("image")["minimal_th"].dropna(), expected, check_names=False
+    )
+
+
+def test_pgd_lowers_accuracy_and_respects_eps(model, dataset):
+    images, labels = dataset["x_test"][:40], dataset["y_test"][:40]
+    for random_start in (False, True):
+        table, adversarials = attacks.pgd(
+            model, images, labels, random_start=random_start, return_images=True
+        )
+        accuracy_before = (table["original_label"] == labels).mean()
+        accuracy_after = (table["adversarial_label"] == labels).mean()
+        assert accuracy_after < accuracy_before - 0.1
+        assert table["linf"].max() <= 8 + 1e-3 and (table["th"] == 8).all()
+        assert np.abs(adversarials - images).max() <= 8 + 1e-3
+        assert adversarials.min() >= 0 and adversarials.max() <= 255
+
+
+@pytest.mark.parametrize(
+    "attack, options",
+    [
+        (attacks.fgsm, {}),
+        (attacks.bim, {"iterations": 5}),
+        (attacks.carlini_wagner_l2, {"binary_search_steps": 2, "max_iterations": 10}),
+        (attacks.deepfool, {"max_iterations": 20}),
+    ],
+)
+def test_gradient_attacks_return_consistent_tables(model, dataset, attack, options):
+    images, labels = dataset["x_test"][:8], dataset["y_test"][:8]
+    table, adversarials = attack(model, images, labels, return_images=True, **options)
+    assert list(table.columns) == attacks.COLUMNS
+    assert adversarials.min() >= 0 and adversarials.max() <= 255
+    predictions = np.argmax(model.predict_on_batch(adversarials), axis=1)
+    np.testing.assert_array_equal(table["success"], predictions != labels)
+
+
+def test_deepfool_fools_most_images(model, correct_images):
+    images, labels = correct_images
+    assert attacks.deepfool(model, images, labels)["success"].mean() >= 0.8
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m, x, y: attacks.pixel_attack(m, x, y, 0), "th=0"),
+        (lambda m, x, y: attacks.pixel_attack(m, x, y, 785), "th=785"),
+        (lambda m, x, y: attacks.threshold_attack(m, x, y, 256), "th=256"),
+        (lambda m, x, y: attacks.threshold_attack(m, x, y, 2.5), "th=2.5"),
+        (lambda m, x, y: attacks.threshold_attack(m, x, y, [1, -3]), r"th=\[1, -3\]"),
+        (lambda m, x, y: attacks.pixel_attack(m, x, y, 1, strategy="ga"), "strategy='ga'"),
+        (lambda m, x, y: attacks.pixel_attack(m, x, y, 1, population=2), "population=2"),
+        (lambda m, x, y: attacks.pixel_attack(m, x, y, 1, generations=0), "generations=0"),
+        (lambda m, x, y: attacks.pixel_attack(m, x + 300.0, y, 1), "images with min=300"),
+        (lambda m, x, y: attacks.pixel_attack(m, x - 1.0, y, 1), "min=-1"),
+        (lambda m, x, y: attacks.pixel_attack(m, np.minimum(x + 0.5, 255), y, 1), "non-integer"),
+        (lambda m, x, y: attacks.pixel_attack(m, x[..., 0], y, 1), r"images.shape=\(2, 28, 28\)"),
+        (
+            lambda m, x, y: attacks.pixel_attack(m, x[:, :20], y, 1),
+            r"images.shape=\(2, 20, 28, 1\)",
+        ),
+        (lambda m, x, y: attacks.pixel_attack(m, x, y[:1], 1), r"labels.shape=\(1,\)"),
+        (lambda m, x, y: attacks.pixel_attack(m, x, y + 10, 1), "labels with min=1[0-9]"),
+        (lambda m, x, y: attacks.pixel_attack(m, x, y, 1, target_labels=y), "target_labels"),
+        (lambda m, x, y: attacks.pgd(m, x, y, eps=8), "eps=8"),
+        (lambda m, x, y: attacks.pgd(m, x, y, iterations=0), "iterations=0"),
+        (lambda m, x, y: attacks.deepfool(m, x / 1000.0 - 1, y), "min=-1"),
+    ],
+)
+def test_bad_arguments_raise_value_error_naming_them(model, dataset, call, message):
+    images = dataset["x_test"][:2].astype("float32")
+    labels = dataset["y_test"][:2].astype("int64")
+    with pytest.raises(ValueError, match=message):
+        call(model, images, labels)
+
+
+def test_summarize_reports_both_attack_accuracies():
+    table = pd.DataFrame(
+        {
+            "attack": "pixel",
+            "strategy": "de",
+            "image": [0, 1, 2, 3, 0, 1, 2, 3],
+            "th": [1.0] * 4 + [3.0] * 4,
+            "true_label": [0, 1, 2, 3] * 2,
+            "original_label": [0, 1, 2, 9] * 2,
+            "success": [False, True, False, True, True, True, False, True],
+            "queries": [10, 5, 10, 0, 4, 2, 10, 0],
+        }
+    )
+    summary = attacks.summarize(table).set_index("th")
+    assert summary.loc[1.0, "attack_accuracy"] == 0.5
+    assert summary.loc[1.0, "attack_accuracy_on_correct"] == pytest.approx(1 / 3)
+    assert summary.loc[3.0, "attack_accuracy_on_correct"] == pytest.approx(2 / 3)
+    assert (summary["correct_images"] == 3).all() and (summary["images"] == 4).all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.floats(-1e4, 1e4), min_size=1, max_size=20),
+    st.floats(-100, 100),
+    st.floats(0.5, 300),
+)
+def test_transform_into_box_matches_cma_and_stays_inside(values, lower, width):
+    values = np.array(values)
+    lower_edge = np.full(len(values), lower)
+    upper_edge = lower_edge + width
+    transformed = transform_into_box(values[None], lower_edge, upper_edge)[0]
+    reference = cma.transformations.BoxConstraintsLinQuadTransformation(
+        list(zip(lower_edge, upper_edge))
+    )
+    tolerance = 1e-9 * (1 + np.abs(values).max())
+    np.testing.assert_allclose(transformed, reference(values), atol=tolerance)
+    assert np.all(transformed >= lower_edge - tolerance)
+    assert np.all(transformed <= upper_edge + tolerance)
+
+
+@pytest.mark.parametrize("search_class", [CMAESSearch, DifferentialEvolutionSearch])
+def test_searches_stay_in_the_box_and_minimise(search_class):
+    lower, upper = np.full(4, -2.0), np.full(4, 3.0)
+    rng = np.random.default_rng(0)
+    if search_class is CMAESSearch:
+        search = CMAESSearch(np.full(4, 2.0), 1.0, lower, upper, 30, rng)
+    else:
+        search = DifferentialEvolutionSearch(lower, upper, 30, rng)
+    best = []
+    for _ in range(40):
+        candidates = search.ask()
+        assert np.all(candidates >= lower) and np.all(candidates <= upper)
+        fitness = np.sum((candidates - 1.0) ** 2, axis=1)
+        best.append(fitness.min())
+        search.tell(fitness)
+    assert min(best) < 1e-2 < best[0]
