@@ -3,9 +3,9 @@
 Only `rzs.runner.ray_backend` imports this module, so Ray stays an optional
 dependency (`pip install "rzs[ray]"`).
 
-Each task runs in a fresh worker process (`max_calls=1`), for the reason the
-local back end starts a fresh subprocess: TensorFlow keeps the memory it takes
-for the life of a process. A task reserves `resources` (CPUs, possibly
+Each task runs in a fresh worker process (`max_calls=1`): TensorFlow keeps the
+memory it takes for the life of a process, and a cluster's tasks are long
+enough that starting a process costs little. A task reserves `resources` (CPUs, possibly
 fractional GPUs, memory) and computes its result straight into the run store,
 which must therefore lie on a path every node sees at the same place; the
 store's atomic, locked writes make a rerun anywhere skip what is done and
@@ -20,12 +20,7 @@ Every node needs rzs installed, and the datasets where `RZS_DATA_DIR` (which
 the tasks inherit from the driver) points.
 """
 
-import contextlib
 import os
-import socket
-import sys
-import time
-import traceback
 
 import ray
 
@@ -33,7 +28,6 @@ from rzs import runner
 
 # The driver's dataset configuration, so that tasks load what an inline run loads.
 FORWARDED_PREFIXES = ("RZS_", "KERAS_BACKEND")
-ATTEMPT_HEADER = "=== "
 
 
 def run_on_ray(payloads, log_directory, resources, max_retries):
@@ -94,40 +88,7 @@ def task_environment(resources):
 
 @ray.remote(max_calls=1)
 def _compute_in_worker(payload, log_path):
-    """Compute one payload, its output in its log; None, or the error and log tail."""
-    with open(log_path, "a") as log:
-        # One header per attempt: a retried task's log shows every start.
-        log.write(
-            f"{ATTEMPT_HEADER}{payload['name']} on {socket.gethostname()}, "
-            f"process {os.getpid()}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
-        )
-        log.flush()
-        try:
-            with _streams_to(log):
-                runner.compute_payload(payload)
-        except Exception:  # noqa: BLE001 - reported per result, the grid goes on
-            log.write(traceback.format_exc())
-        else:
-            return None
-    return f"log {log_path} on {socket.gethostname()}:\n{runner.log_tail(log_path)}"
-
-
-@contextlib.contextmanager
-def _streams_to(log):
-    """Send this process's stdout and stderr (TensorFlow's C++ logging too) to `log`."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = {descriptor: os.dup(descriptor) for descriptor in (1, 2)}
-    for descriptor in saved:
-        os.dup2(log.fileno(), descriptor)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        for descriptor, copy in saved.items():
-            os.dup2(copy, descriptor)
-            os.close(copy)
+    return runner.compute_logged(payload, log_path)
 
 
 def _describe_lost_task(failure, payload, log_directory, max_retries):

@@ -1,11 +1,16 @@
 """Compute many cached results (networks x excluded classes x ...) in parallel.
 
-Each missing result runs in a fresh process, because TensorFlow keeps the
-memory it takes for the life of a process. A failure is reported with the end
-of its log and never costs the results that succeeded; everything stays in
-the run store, so rerunning the grid computes only what is still missing.
+Results are computed in worker processes, never in the caller's: TensorFlow
+keeps the memory it takes for the life of a process. A local worker computes
+`tasks_per_process` results before it is replaced, because starting one
+(importing TensorFlow) costs about 6 s of CPU, as much as training a small
+network; it clears the Keras session and resets the dtype policy before each
+result, which leaves the result bit-identical to one computed in a fresh
+process (tested). A failure is reported with the end of its log and never
+costs the results that succeeded; everything stays in the run store, so
+rerunning the grid computes only what is still missing.
 
-The back end is a seam: "local" runs `workers` subprocesses on this machine,
+The back end is a seam: "local" runs `workers` processes on this machine,
 "inline" computes in this process (debugging, tiny grids), "ray" runs one Ray
 task per result on a Ray cluster (`pip install "rzs[ray]"`, see
 `rzs.ray_backend`). A back end is a callable (payloads, workers,
@@ -20,13 +25,16 @@ cluster; "inline" stays in-process.
 """
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import importlib
-import json
+import multiprocessing
 import os
-import subprocess
+import socket
 import sys
+import time
 import traceback
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -34,6 +42,14 @@ from tqdm.auto import tqdm
 from rzs.store import RunStore, config_key
 
 LOG_TAIL_LINES = 25
+ATTEMPT_HEADER = "=== "  # starts the line a worker writes to a task's log as it starts it
+# Results a local worker process computes before a fresh one replaces it: enough
+# to spread the start-up cost, few enough that memory a long grid leaks (Keras
+# and TensorFlow keep some per model built) is given back now and then.
+TASKS_PER_PROCESS = 20
+# A result whose worker process died (killed, out of memory, crashed) while
+# computing it is started again once; the second death is reported.
+LOCAL_CRASHES_ALLOWED = 1
 RAY_ADDRESS_VARIABLE = "RZS_RAY_ADDRESS"
 RAY_RESOURCE_NAMES = ("num_cpus", "num_gpus", "memory")
 
@@ -68,6 +84,7 @@ def run_grid(
     progress=True,
     resources=None,
     max_retries=None,
+    tasks_per_process=None,
 ):
     """Compute every spec whose result is not in `store` yet.
 
@@ -89,6 +106,9 @@ def run_grid(
         max_retries: Ray only: how often a task whose worker process dies
             (killed, out of memory, node lost) is started again; default 3.
             A task that raises is reported, not retried: it would fail again.
+        tasks_per_process: local only: results one worker process computes
+            before a fresh one replaces it; default `TASKS_PER_PROCESS`, 1 for a
+            fresh process per result.
 
     Returns:
         A `GridReport`; failures are collected, not raised.
@@ -100,7 +120,7 @@ def run_grid(
         backend = "ray"
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, received {workers!r}.")
-    options = _backend_options(backend, resources, max_retries)
+    options = _backend_options(backend, resources, max_retries, tasks_per_process)
     if compute is None:
         from rzs.zeroshot import get_or_train as compute
 
@@ -121,8 +141,18 @@ def run_grid(
     return report
 
 
-def _backend_options(backend, resources, max_retries):
+def _backend_options(backend, resources, max_retries, tasks_per_process):
     """The checked back-end arguments for `backend`, as keyword arguments."""
+    if tasks_per_process is not None:
+        if backend != "local":
+            raise ValueError(
+                f"tasks_per_process applies to the local back end only, received backend={backend!r}."
+            )
+        if isinstance(tasks_per_process, bool) or not isinstance(tasks_per_process, int) or tasks_per_process < 1:
+            raise ValueError(
+                f"tasks_per_process must be a positive integer, received {tasks_per_process!r}."
+            )
+        return {"tasks_per_process": tasks_per_process}
     if backend != "ray":
         if resources is not None or max_retries is not None:
             raise ValueError(
@@ -175,6 +205,13 @@ def compute_payload(payload):
     _resolve(payload["compute"])(spec, RunStore(payload["store"]))
 
 
+def available_cores():
+    """Cores this process may run on: its CPU affinity, which containers and taskset narrow."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def thread_environment(threads):
     """Environment variables giving a fresh worker process `threads` compute threads."""
     return {
@@ -200,27 +237,106 @@ def inline_backend(payloads, workers, log_directory):
             yield index, None
 
 
-def local_backend(payloads, workers, log_directory):
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    environment = {**os.environ, **thread_environment(threads)}
+def local_backend(payloads, workers, log_directory, tasks_per_process=TASKS_PER_PROCESS):
+    """`workers` processes on this machine, sharing its cores evenly.
 
-    def run_one(payload):
-        log_path = log_directory / f"{payload['name']}.log"
-        with open(log_path, "w") as log:
-            completed = subprocess.run(
-                [sys.executable, "-m", "rzs.runner", json.dumps(payload)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=environment,
-            )
-        if completed.returncode == 0:
+    When a worker dies, the pool breaks: the tasks that had not started run in
+    a fresh pool, and so does a task that was running, unless it has died
+    `LOCAL_CRASHES_ALLOWED` + 1 times; then it is reported with its log's end.
+    """
+    threads = max(1, available_cores() // workers)
+    log_paths = {index: log_directory / f"{payload['name']}.log" for index, payload in enumerate(payloads)}
+    pending = dict(enumerate(payloads))
+    crashes = dict.fromkeys(pending, 0)
+    while pending:
+        # A task that starts adds an attempt header to its log.
+        attempts_before = {index: count_attempts(log_paths[index]) for index in pending}
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=min(workers, len(pending)),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_set_environment,
+            initargs=(thread_environment(threads),),
+            max_tasks_per_child=tasks_per_process,
+        )
+        with pool:
+            futures = {
+                pool.submit(compute_logged, payload, log_paths[index]): index
+                for index, payload in pending.items()
+            }
+            for future in concurrent.futures.as_completed(futures):
+                index = futures[future]
+                try:
+                    error = future.result()
+                except BrokenProcessPool:
+                    if count_attempts(log_paths[index]) == attempts_before[index]:
+                        continue  # never started
+                    crashes[index] += 1
+                    if crashes[index] <= LOCAL_CRASHES_ALLOWED:
+                        continue
+                    error = (
+                        f"the worker process died {crashes[index]} times; log {log_paths[index]}:\n"
+                        f"{log_tail(log_paths[index])}"
+                    )
+                del pending[index]
+                yield index, error
+
+
+def _set_environment(environment):
+    # A worker's first act: TensorFlow reads its thread counts once, on import.
+    os.environ.update(environment)
+
+
+def compute_logged(payload, log_path):
+    """Compute one payload in a worker process, its output appended to `log_path`.
+
+    Returns None, or the error with the log's end. Each attempt starts with a
+    header naming the host and process, so a retried task's log shows every
+    start. The Keras session and dtype policy are reset first: a worker that
+    computed other results before gives the same bits as a fresh one.
+    """
+    import keras
+
+    keras.backend.clear_session()
+    keras.config.set_dtype_policy("float32")
+    with open(log_path, "a") as log:
+        log.write(
+            f"{ATTEMPT_HEADER}{payload['name']} on {socket.gethostname()}, "
+            f"process {os.getpid()}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+        )
+        log.flush()
+        try:
+            with _output_to(log):
+                compute_payload(payload)
+        except Exception:  # noqa: BLE001 - reported per result, the grid goes on
+            log.write(traceback.format_exc())
+        else:
             return None
-        return f"exit code {completed.returncode}; log {log_path}:\n{log_tail(log_path)}"
+    return f"log {log_path} on {socket.gethostname()}:\n{log_tail(log_path)}"
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run_one, payload): index for index, payload in enumerate(payloads)}
-        for future in concurrent.futures.as_completed(futures):
-            yield futures[future], future.result()
+
+def count_attempts(log_path):
+    """How many attempts at its task a log shows (0 when it does not exist)."""
+    if not log_path.is_file():
+        return 0
+    return sum(line.startswith(ATTEMPT_HEADER) for line in log_path.read_text(errors="replace").splitlines())
+
+
+@contextlib.contextmanager
+def _output_to(log):
+    """Send this process's stdout and stderr (TensorFlow's C++ logging too) to `log`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {descriptor: os.dup(descriptor) for descriptor in (1, 2)}
+    for descriptor in saved:
+        os.dup2(log.fileno(), descriptor)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for descriptor, copy in saved.items():
+            os.dup2(copy, descriptor)
+            os.close(copy)
 
 
 def ray_backend(payloads, workers, log_directory, resources=None, max_retries=3):
@@ -243,6 +359,3 @@ def ray_backend(payloads, workers, log_directory, resources=None, max_retries=3)
 
 BACKENDS = {"local": local_backend, "inline": inline_backend, "ray": ray_backend}
 
-
-if __name__ == "__main__":
-    compute_payload(json.loads(sys.argv[1]))

@@ -16,7 +16,17 @@ from rzs.training import PRECISIONS, TrainingSpec
 
 VANILLA = "vanilla"  # the defence column's value for undefended networks
 # Per-network overrides a profile may set in `network_options`.
-NETWORK_OPTIONS = ("width", "epochs", "batch_size", "augmentation", "per_class_train")
+NETWORK_OPTIONS = (
+    "width",
+    "epochs",
+    "batch_size",
+    "augmentation",
+    "per_class_train",
+    "batch_norm_momentum",
+    "optimizer",
+    "learning_rate",
+    "schedule",
+)
 
 
 @dataclasses.dataclass
@@ -34,6 +44,11 @@ class Study:
     batch_size: int | None = None
     augmentation: bool | None = None
     precision: str = "float32"
+    # Recipe overrides for short runs (rzs.training.TrainingSpec); None keeps the recipe's.
+    batch_norm_momentum: float | None = None
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    schedule: str | None = None
     network_options: dict = dataclasses.field(default_factory=dict)
     seed: int = 0
     workers: int = 1
@@ -149,6 +164,10 @@ class Study:
             "augmentation": self.augmentation,
             "seed": self.seed,
             "precision": self.precision,
+            "batch_norm_momentum": self.batch_norm_momentum,
+            "optimizer": self.optimizer,
+            "learning_rate": self.learning_rate,
+            "schedule": self.schedule,
         }
         options.update(self.network_options.get(network, {}))
         if defence is not None:

@@ -5,21 +5,16 @@ after another so that each has both threads (about two minutes in all).
 """
 
 import dataclasses
-import os
-import re
-import signal
-import threading
-import time
 
 import numpy as np
 import pytest
 
 from rzs import runner, zeroshot
 from rzs.store import RunStore, config_key
+from worker_killer import FirstAttemptKiller
 
 ray = pytest.importorskip("ray")
 
-from rzs.ray_backend import ATTEMPT_HEADER  # noqa: E402 - imports Ray, so after the skip
 
 pytestmark = pytest.mark.slow
 
@@ -69,37 +64,12 @@ def test_ray_matches_inline_reports_failures_and_reruns_anywhere(
     assert rerun.computed == [] and len(rerun.cached) == 2
 
 
-class FirstAttemptKiller(threading.Thread):
-    """Kills the worker process of a task's first attempt, mid-way.
-
-    SIGKILL, as the kernel's out-of-memory killer would: none of the task's
-    own code runs after it, so only Ray's retry can recover.
-    """
-
-    def __init__(self, log_path):
-        super().__init__()
-        self.log_path = log_path
-        self.killed = None
-
-    def run(self):
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            log = self.log_path.read_text() if self.log_path.is_file() else ""
-            match = re.search(r"process (\d+)", log)
-            if match:
-                time.sleep(2)  # mid-way: importing TensorFlow or training
-                self.killed = int(match.group(1))
-                os.kill(self.killed, signal.SIGKILL)
-                return
-            time.sleep(0.1)
-
-
 def _log_path(store, spec):
     return store.root / "logs" / f"{spec.kind}-{config_key(spec.config())}.log"
 
 
 def _attempts(log_path):
-    return [line for line in log_path.read_text().splitlines() if line.startswith(ATTEMPT_HEADER)]
+    return [line for line in log_path.read_text().splitlines() if line.startswith(runner.ATTEMPT_HEADER)]
 
 
 def test_a_killed_task_is_retried_and_the_store_stays_consistent(

@@ -1,4 +1,5 @@
 import dataclasses
+import re
 import subprocess
 import sys
 
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 
 from rzs import runner, zeroshot
-from rzs.store import RunStore
+from rzs.store import RunStore, config_key
+from worker_killer import FirstAttemptKiller
 
 TINY = dict(per_class_train=20, per_class_test=5, epochs=1, augmentation=False, batch_size=32)
 
@@ -36,6 +38,38 @@ def test_local_workers_match_inline_and_report_failures(shared_data, tmp_path):
     assert rerun.computed == [] and len(rerun.cached) == 2
 
 
+def test_a_reused_worker_gives_the_bits_of_a_fresh_one(shared_data, tmp_path):
+    # A bfloat16 LeNet first, so that a leaked dtype policy or seed state would show.
+    first = zeroshot.specs_for("lenet", "fashion_mnist", [], precision="mixed_bfloat16", **TINY)
+    second = zeroshot.specs_for("lenet", "fashion_mnist", [4], seed=1, **TINY)[0]
+    reused, fresh = RunStore(tmp_path / "reused"), RunStore(tmp_path / "fresh")
+    runner.run_grid(first + [second], reused, workers=1, progress=False)
+    runner.run_grid([second], fresh, workers=1, tasks_per_process=1, progress=False)
+    attempts = (reused.root / "logs").glob("*.log")
+    processes = {re.search(r"process (\d+)", path.read_text()).group(1) for path in attempts}
+    assert len(processes) == 1, "both results should come from one worker process"
+    reused_arrays = reused.load(second.kind, second.config()).arrays
+    fresh_arrays = fresh.load(second.kind, second.config()).arrays
+    for name in fresh_arrays:
+        np.testing.assert_array_equal(reused_arrays[name], fresh_arrays[name])
+
+
+def test_a_killed_local_worker_is_replaced_and_its_task_rerun(shared_data, tmp_path):
+    specs = zeroshot.specs_for("lenet", "fashion_mnist", [1], **TINY)
+    store = RunStore(tmp_path / "store")
+    log_path = store.root / "logs" / f"{specs[0].kind}-{config_key(specs[0].config())}.log"
+    killer = FirstAttemptKiller(log_path, delay=1.0)
+    killer.start()
+    report = runner.run_grid(specs, store, workers=1, progress=False)
+    killer.join()
+
+    assert killer.killed is not None, "the task's first attempt never started"
+    assert sorted(map(str, report.computed)) == sorted(map(str, specs)) and not report.failed
+    attempts = [line for line in log_path.read_text().splitlines() if line.startswith(runner.ATTEMPT_HEADER)]
+    assert len(attempts) == 2 and f"process {killer.killed}," in attempts[0]
+    assert all(store.has(spec.kind, spec.config()) for spec in specs)
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="backend"):
         runner.run_grid([], tmp_path, backend="slurm")
@@ -49,6 +83,10 @@ def test_bad_arguments(tmp_path):
         runner.run_grid([], tmp_path, backend="ray", resources={"num_gpus": -0.5})
     with pytest.raises(ValueError, match="max_retries.*received 1.5"):
         runner.run_grid([], tmp_path, backend="ray", max_retries=1.5)
+    with pytest.raises(ValueError, match="tasks_per_process.*received 0"):
+        runner.run_grid([], tmp_path, tasks_per_process=0)
+    with pytest.raises(ValueError, match="local back end only, received backend='ray'"):
+        runner.run_grid([], tmp_path, backend="ray", tasks_per_process=2)
 
 
 def test_ray_address_moves_local_grids_to_ray(tmp_path, monkeypatch):

@@ -27,7 +27,17 @@ def test_exponential_and_constant_schedules():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("network", "alexnet"), ("epochs", 0), ("batch_size", 2.5), ("precision", "float8"), ("seed", "0")],
+    [
+        ("network", "alexnet"),
+        ("epochs", 0),
+        ("batch_size", 2.5),
+        ("precision", "float8"),
+        ("seed", "0"),
+        ("batch_norm_momentum", 1.0),
+        ("optimizer", "rmsprop"),
+        ("learning_rate", 0),
+        ("schedule", "linear"),
+    ],
 )
 def test_spec_rejects_bad_values_naming_them(field, value):
     arguments = {"network": "lenet", "dataset": "fashion_mnist", field: value}
@@ -40,6 +50,38 @@ def test_spec_config_carries_the_resolved_recipe():
     recipe = spec.config()["recipe"]
     assert (recipe["epochs"], recipe["batch_size"], recipe["augmentation"]) == (3, 16, False)
     assert spec.config() != spec.with_excluded(2).config()
+
+
+def test_recipe_overrides_change_the_recipe_and_the_key_only_when_set():
+    plain = TrainingSpec("allconv", "fashion_mnist")
+    assert "optimizer" not in plain.config() and "batch_norm_momentum" not in plain.config()
+    short = TrainingSpec("allconv", "fashion_mnist", optimizer="sgd", learning_rate=0.05, schedule="cosine")
+    recipe = short.recipe()
+    assert (recipe["optimizer"], recipe["momentum"], recipe["nesterov"]) == ("sgd", 0.9, True)
+    assert recipe["learning_rate"] == 0.05 and recipe["schedule"] == {"kind": "cosine"}
+    assert short.config()["optimizer"] == "sgd"
+    adam = TrainingSpec("lenet", "fashion_mnist", optimizer="adam").recipe()
+    assert adam["optimizer"] == "adam" and "momentum" not in adam
+
+
+def test_cosine_schedule_decays_to_zero_over_the_run():
+    optimizer = training.make_optimizer(
+        {"optimizer": "adam", "learning_rate": 0.01, "schedule": {"kind": "cosine"}}, steps=100
+    )
+    rates = []
+    for step in (0, 50, 100):
+        optimizer.iterations.assign(step)
+        rates.append(float(optimizer.learning_rate))
+    np.testing.assert_allclose(rates, [0.01, 0.005, 0.0], atol=1e-7)
+    with pytest.raises(ValueError, match="steps=None"):
+        training.make_optimizer({"optimizer": "adam", "learning_rate": 0.01, "schedule": {"kind": "cosine"}})
+
+
+def test_short_run_options_reach_the_trained_model(shared_data):
+    spec = TrainingSpec("lenet", "fashion_mnist", batch_norm_momentum=0.8, schedule="cosine", **TINY)
+    model = training.train(spec, verbose=0).model
+    momenta = {layer.momentum for layer in model.layers if layer.__class__.__name__ == "BatchNormalization"}
+    assert momenta == {0.8}
 
 
 def test_same_seed_gives_the_same_soft_labels(shared_data, tmp_path):

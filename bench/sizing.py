@@ -1,0 +1,79 @@
+"""Size a profile: train each network's full model once, as the profile would, and time it.
+
+For every network of the profile (or `--networks`), trains the full N-class
+model with the profile's settings (its `network_options` included), in this
+process and with the threads each of the profile's `workers` would get, and
+prints its test accuracy, its seconds, and the profile's estimated training
+time: N + 1 models per network, shared by the workers. Nothing is stored.
+
+Run from the repository root:
+
+    RZS_DATA_DIR=../shared/data .venv/bin/python bench/sizing.py --profile quick
+    RZS_DATA_DIR=../shared/data .venv/bin/python bench/sizing.py --profile quick \\
+        -p epochs 4 --networks lenet resnet
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import yaml
+
+from rzs import reproduce, runner
+from rzs.study import Study
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="quick", choices=reproduce.available_profiles())
+    parser.add_argument("--networks", nargs="*", default=None)
+    parser.add_argument(
+        "-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+        help="override a profile parameter (YAML value), as make reproduce does",
+    )
+    arguments = parser.parse_args()
+    parameters = reproduce.load_profile(arguments.profile)
+    parameters.update({name: yaml.safe_load(value) for name, value in arguments.p})
+    study = Study.from_parameters(
+        **{name: value for name, value in parameters.items() if name in Study.__dataclass_fields__}
+    )
+    threads = max(1, runner.available_cores() // study.workers)
+    # TensorFlow reads its thread counts once, when it is imported by the first training.
+    os.environ.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
+
+    from rzs import training  # imports TensorFlow
+
+    import keras
+
+    print(
+        f"profile {arguments.profile}, {threads} thread(s) per worker, {study.workers} worker(s); "
+        f"python {platform.python_version()}, keras {keras.__version__}; "
+        f"load average {os.getloadavg()}"
+    )
+    print("\n| network | full-model test accuracy | train s | build + train + evaluate s |")
+    print("|---|---|---|---|")
+    total = 0.0
+    for network in arguments.networks or study.networks:
+        spec = study.full_spec(network)
+        keras.backend.clear_session()
+        start = time.perf_counter()
+        trained = training.train(spec, verbose=0)
+        seconds = time.perf_counter() - start
+        total += seconds
+        print(
+            f"| {network} | {trained.test_accuracy:.3f} | {trained.train_seconds:.1f} | {seconds:.1f} |",
+            flush=True,
+        )
+    models_per_network = len(study.classes) + 1
+    print(
+        f"\nOne full model each: {total:.0f} s. Training the profile's {models_per_network} models "
+        f"per network on {study.workers} worker(s): about {total * models_per_network / study.workers / 60:.0f} "
+        f"min (leave-one-out models train on 1/N fewer images). Load average at end {os.getloadavg()}.",
+        file=sys.stdout,
+    )
+
+
+if __name__ == "__main__":
+    main()
