@@ -80,9 +80,10 @@ def fashion_mnist(num_images):
     return dataset.x_train, dataset.y_train
 
 
-def compiled_model(network, images, num_classes, seed=0):
-    """The network as `rzs.training.train` builds and compiles it."""
+def compiled_model(network, images, num_classes, seed=0, precision="float32"):
+    """The network as `rzs.training.train` builds and compiles it, at `precision`."""
     keras.utils.set_random_seed(seed)
+    keras.mixed_precision.set_global_policy(precision)
     pixels = images.reshape(-1, images.shape[-1]).astype(np.float64)
     model = models.build_model(
         network,
@@ -96,6 +97,7 @@ def compiled_model(network, images, num_classes, seed=0):
         loss=keras.losses.CategoricalCrossentropy(),
         metrics=["categorical_accuracy"],
     )
+    keras.mixed_precision.set_global_policy("float32")
     return model
 
 
@@ -130,13 +132,13 @@ def measure_ways(network, images, labels, ways, rounds):
     on all of them alike.
     """
     trained = {}
-    for name, batches in ways.items():
-        model = compiled_model(network, images, 10)
+    for name, (batches, precision) in ways.items():
+        model = compiled_model(network, images, 10, precision=precision)
         model.fit(batches, epochs=1, verbose=0)  # tracing and first-batch costs
         trained[name] = model
     timers = {name: EpochTimer() for name in ways}
     for _ in range(rounds):
-        for name, batches in ways.items():
+        for name, (batches, _) in ways.items():
             trained[name].fit(batches, epochs=1, callbacks=[timers[name]], verbose=0)
     results = {}
     for name, timer in timers.items():
@@ -161,10 +163,15 @@ def compare_pipelines(networks, images_per_network, rounds):
                 images, labels = cifar_shaped(num_images)
             else:
                 images, labels = fashion_mnist(num_images)
+            # name -> (batches, the model's dtype policy)
             ways = {
-                "authors_64": authors_batches(images, labels, 10, BATCH_SIZE),
-                "rzs_64": rzs_batches(images, labels, 10, BATCH_SIZE),
-                f"rzs_{LARGE_BATCH_SIZE}": rzs_batches(images, labels, 10, LARGE_BATCH_SIZE),
+                "authors_64": (authors_batches(images, labels, 10, BATCH_SIZE), "float32"),
+                "rzs_64": (rzs_batches(images, labels, 10, BATCH_SIZE), "float32"),
+                f"rzs_{LARGE_BATCH_SIZE}": (
+                    rzs_batches(images, labels, 10, LARGE_BATCH_SIZE), "float32"
+                ),
+                # The quick profile's precision: an rzs option, not the authors' numerics.
+                "rzs_64_bfloat16": (rzs_batches(images, labels, 10, BATCH_SIZE), "mixed_bfloat16"),
             }
             load_before = os.getloadavg()[0]
             row = {"dataset": dataset_name, "network": network, "images": len(images)}
@@ -173,6 +180,9 @@ def compare_pipelines(networks, images_per_network, rounds):
             rzs, authors = row["rzs_64"], row["authors_64"]
             row["speedup_64"] = rzs["images_per_second"] / authors["images_per_second"]
             row["cpu_ratio_64"] = authors["cpu_ms_per_image"] / rzs["cpu_ms_per_image"]
+            row["speedup_64_bfloat16"] = (
+                row["rzs_64_bfloat16"]["images_per_second"] / authors["images_per_second"]
+            )
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
