@@ -28,6 +28,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import importlib
+import itertools
 import multiprocessing
 import os
 import socket
@@ -240,28 +241,32 @@ def inline_backend(payloads, workers, log_directory):
 def local_backend(payloads, workers, log_directory, tasks_per_process=TASKS_PER_PROCESS):
     """`workers` processes on this machine, sharing its cores evenly.
 
-    When a worker dies, the pool breaks: the tasks that had not started run in
-    a fresh pool, and so does a task that was running, unless it has died
-    `LOCAL_CRASHES_ALLOWED` + 1 times; then it is reported with its log's end.
+    Tasks run in rounds of `workers * tasks_per_process`, each in a fresh pool
+    that is shut down when the round ends, which replaces the workers. (Not
+    `max_tasks_per_child`: with Python 3.11.7 a pool whose workers had all
+    reached it hung instead of starting new ones.) When a worker dies, the
+    pool breaks: the tasks that had not started run in the next round, and so
+    does a task that was running, unless it has died `LOCAL_CRASHES_ALLOWED` +
+    1 times; then it is reported with its log's end.
     """
     threads = max(1, available_cores() // workers)
     log_paths = {index: log_directory / f"{payload['name']}.log" for index, payload in enumerate(payloads)}
     pending = dict(enumerate(payloads))
     crashes = dict.fromkeys(pending, 0)
     while pending:
+        round_ = dict(itertools.islice(pending.items(), workers * tasks_per_process))
         # A task that starts adds an attempt header to its log.
-        attempts_before = {index: count_attempts(log_paths[index]) for index in pending}
+        attempts_before = {index: count_attempts(log_paths[index]) for index in round_}
         pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=min(workers, len(pending)),
+            max_workers=min(workers, len(round_)),
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_set_environment,
             initargs=(thread_environment(threads),),
-            max_tasks_per_child=tasks_per_process,
         )
         with pool:
             futures = {
                 pool.submit(compute_logged, payload, log_paths[index]): index
-                for index, payload in pending.items()
+                for index, payload in round_.items()
             }
             for future in concurrent.futures.as_completed(futures):
                 index = futures[future]

@@ -44,14 +44,20 @@ def test_a_reused_worker_gives_the_bits_of_a_fresh_one(shared_data, tmp_path):
     second = zeroshot.specs_for("lenet", "fashion_mnist", [4], seed=1, **TINY)[0]
     reused, fresh = RunStore(tmp_path / "reused"), RunStore(tmp_path / "fresh")
     runner.run_grid(first + [second], reused, workers=1, progress=False)
-    runner.run_grid([second], fresh, workers=1, tasks_per_process=1, progress=False)
-    attempts = (reused.root / "logs").glob("*.log")
-    processes = {re.search(r"process (\d+)", path.read_text()).group(1) for path in attempts}
-    assert len(processes) == 1, "both results should come from one worker process"
+    assert len(_worker_processes(reused)) == 1, "both results should come from one worker process"
+    # One task per process: every round's pool is replaced, the grid runs to its end.
+    report = runner.run_grid(first + [second], fresh, workers=1, tasks_per_process=1, progress=False)
+    assert len(report.computed) == 2 and len(_worker_processes(fresh)) == 2
     reused_arrays = reused.load(second.kind, second.config()).arrays
     fresh_arrays = fresh.load(second.kind, second.config()).arrays
     for name in fresh_arrays:
         np.testing.assert_array_equal(reused_arrays[name], fresh_arrays[name])
+
+
+def _worker_processes(store):
+    """The process ids named by the attempt headers of a store's logs."""
+    logs = (store.root / "logs").glob("*.log")
+    return {re.search(r"process (\d+)", path.read_text()).group(1) for path in logs}
 
 
 def test_a_killed_local_worker_is_replaced_and_its_task_rerun(shared_data, tmp_path):
