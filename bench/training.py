@@ -13,7 +13,9 @@ Both ways train the same network (rzs's builder, compiled with the network's
 recipe as rzs compiles it) on the same images with the same batch size. One
 warm-up epoch (tracing, first-batch costs) is excluded; throughput is images
 per second over the timed epochs. The measurements of a network alternate
-between the two ways so that a change in the machine's load hits both.
+between the ways so that a change in the machine's load hits all of them.
+Two more rzs ways show what options buy: batch 256, and mixed bfloat16 (the
+quick profile's precision) at batch 64.
 
 `--stacked` instead measures training the N+1 Raw Zero-Shot models of LeNet
 in one compiled step against one model after another (see `train_stacked`).
