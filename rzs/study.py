@@ -23,6 +23,7 @@ NETWORK_OPTIONS = (
     "augmentation",
     "per_class_train",
     "batch_norm_momentum",
+    "dropout_scale",
     "optimizer",
     "learning_rate",
     "schedule",
@@ -46,6 +47,7 @@ class Study:
     precision: str = "float32"
     # Recipe overrides for short runs (rzs.training.TrainingSpec); None keeps the recipe's.
     batch_norm_momentum: float | None = None
+    dropout_scale: float | None = None
     optimizer: str | None = None
     learning_rate: float | None = None
     schedule: str | None = None
@@ -165,6 +167,7 @@ class Study:
             "seed": self.seed,
             "precision": self.precision,
             "batch_norm_momentum": self.batch_norm_momentum,
+            "dropout_scale": self.dropout_scale,
             "optimizer": self.optimizer,
             "learning_rate": self.learning_rate,
             "schedule": self.schedule,

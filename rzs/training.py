@@ -11,7 +11,14 @@ from rzs import data as rzs_data
 from rzs import defences, models, pipeline, reproducibility
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-OPTIONAL_FIELDS = ("defence", "batch_norm_momentum", "optimizer", "learning_rate", "schedule")
+OPTIONAL_FIELDS = (
+    "defence",
+    "batch_norm_momentum",
+    "dropout_scale",
+    "optimizer",
+    "learning_rate",
+    "schedule",
+)
 OPTIMIZERS = ("sgd", "adam")
 # "cosine": the learning rate falls from its initial value to 0 along a half
 # cosine, step by step (keras.optimizers.schedules.CosineDecay). Short runs
@@ -33,6 +40,11 @@ class TrainingSpec:
     0.99 still hold 0.99**100 = 37% of their initial (0, 1), so the trained
     network is evaluated with statistics it never had.
 
+    `dropout_scale` multiplies the rate of every Dropout layer (0 turns
+    dropout off; None keeps the network's). At width 0.25 the authors' VGG,
+    with dropout 0.4 before batch normalisation in every block, stays at
+    chance for a 3-epoch run, and reaches 86% without dropout.
+
     `optimizer`, `learning_rate` and `schedule` replace the recipe's (None
     keeps it); switching to SGD uses Nesterov momentum 0.9, as every SGD
     recipe of the authors does. CPU profiles use them to reach a useful
@@ -52,6 +64,7 @@ class TrainingSpec:
     precision: str = "float32"
     defence: str | None = None
     batch_norm_momentum: float | None = None
+    dropout_scale: float | None = None
     optimizer: str | None = None
     learning_rate: float | None = None
     schedule: str | None = None
@@ -73,6 +86,11 @@ class TrainingSpec:
             raise ValueError(
                 f"batch_norm_momentum must be a number in [0, 1) or None, received {momentum!r}."
             )
+        scale = self.dropout_scale
+        if scale is not None and not (
+            isinstance(scale, (int, float)) and not isinstance(scale, bool) and 0 <= scale <= 1
+        ):
+            raise ValueError(f"dropout_scale must be a number in [0, 1] or None, received {scale!r}.")
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS} or None, received {self.optimizer!r}.")
         rate = self.learning_rate
@@ -282,6 +300,8 @@ def _build_models(spec, train_data, defence):
     )
     if spec.batch_norm_momentum is not None:
         set_batch_norm_momentum(network, spec.batch_norm_momentum)
+    if spec.dropout_scale is not None:
+        scale_dropout(network, spec.dropout_scale)
     training_model, loss = _training_model_and_loss(spec.network, network, train_data.num_classes)
     model = network
     if stage is not None:
@@ -302,11 +322,28 @@ def set_batch_norm_momentum(model, momentum):
     The layer reads the attribute when its update is traced and writes it to
     its config, so the saved model records the value it was trained with.
     """
-    for layer in model.layers:
+    for layer in _all_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = float(momentum)
-        elif isinstance(layer, keras.Model):
-            set_batch_norm_momentum(layer, momentum)
+
+
+def scale_dropout(model, scale):
+    """Multiply the rate of every Dropout layer in `model` (nested ones too) by `scale`.
+
+    As for `set_batch_norm_momentum`, the traced call and the saved config
+    both see the new rate.
+    """
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = layer.rate * float(scale)
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+        else:
+            yield layer
 
 
 def _training_model_and_loss(network, model, num_classes):

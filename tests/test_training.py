@@ -34,6 +34,7 @@ def test_exponential_and_constant_schedules():
         ("precision", "float8"),
         ("seed", "0"),
         ("batch_norm_momentum", 1.0),
+        ("dropout_scale", 1.5),
         ("optimizer", "rmsprop"),
         ("learning_rate", 0),
         ("schedule", "linear"),
@@ -82,6 +83,16 @@ def test_short_run_options_reach_the_trained_model(shared_data):
     model = training.train(spec, verbose=0).model
     momenta = {layer.momentum for layer in model.layers if layer.__class__.__name__ == "BatchNormalization"}
     assert momenta == {0.8}
+
+
+def test_dropout_scale_multiplies_every_rate():
+    from rzs import models
+
+    model = models.build_model("allconv", (28, 28, 1), 10, width=0.125)
+    rates = [layer.rate for layer in model.layers if layer.__class__.__name__ == "Dropout"]
+    training.scale_dropout(model, 0.5)
+    halved = [layer.rate for layer in model.layers if layer.__class__.__name__ == "Dropout"]
+    assert rates and halved == [rate * 0.5 for rate in rates]
 
 
 def test_same_seed_gives_the_same_soft_labels(shared_data, tmp_path):
