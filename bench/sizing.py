@@ -16,7 +16,6 @@ Run from the repository root:
 import argparse
 import os
 import platform
-import sys
 import time
 
 import yaml
@@ -36,12 +35,10 @@ def main():
     arguments = parser.parse_args()
     parameters = reproduce.load_profile(arguments.profile)
     parameters.update({name: yaml.safe_load(value) for name, value in arguments.p})
-    study = Study.from_parameters(
-        **{name: value for name, value in parameters.items() if name in Study.__dataclass_fields__}
-    )
+    study = Study.from_parameters(**parameters)
     threads = max(1, runner.available_cores() // study.workers)
     # TensorFlow reads its thread counts once, when it is imported by the first training.
-    os.environ.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
+    os.environ.update(runner.thread_environment(threads))
 
     from rzs import training  # imports TensorFlow
 
@@ -70,8 +67,7 @@ def main():
     print(
         f"\nOne full model each: {total:.0f} s. Training the profile's {models_per_network} models "
         f"per network on {study.workers} worker(s): about {total * models_per_network / study.workers / 60:.0f} "
-        f"min (leave-one-out models train on 1/N fewer images). Load average at end {os.getloadavg()}.",
-        file=sys.stdout,
+        f"min (leave-one-out models train on 1/N fewer images). Load average at end {os.getloadavg()}."
     )
 
 

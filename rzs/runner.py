@@ -256,7 +256,7 @@ def local_backend(payloads, workers, log_directory, tasks_per_process=TASKS_PER_
     while pending:
         round_ = dict(itertools.islice(pending.items(), workers * tasks_per_process))
         # A task that starts adds an attempt header to its log.
-        attempts_before = {index: count_attempts(log_paths[index]) for index in round_}
+        attempts_before = {index: len(attempt_headers(log_paths[index])) for index in round_}
         pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=min(workers, len(round_)),
             mp_context=multiprocessing.get_context("spawn"),
@@ -273,7 +273,7 @@ def local_backend(payloads, workers, log_directory, tasks_per_process=TASKS_PER_
                 try:
                     error = future.result()
                 except BrokenProcessPool:
-                    if count_attempts(log_paths[index]) == attempts_before[index]:
+                    if len(attempt_headers(log_paths[index])) == attempts_before[index]:
                         continue  # never started
                     crashes[index] += 1
                     if crashes[index] <= LOCAL_CRASHES_ALLOWED:
@@ -319,11 +319,12 @@ def compute_logged(payload, log_path):
     return f"log {log_path} on {socket.gethostname()}:\n{log_tail(log_path)}"
 
 
-def count_attempts(log_path):
-    """How many attempts at its task a log shows (0 when it does not exist)."""
+def attempt_headers(log_path):
+    """The header lines of the attempts at its task a log shows (none when it does not exist)."""
     if not log_path.is_file():
-        return 0
-    return sum(line.startswith(ATTEMPT_HEADER) for line in log_path.read_text(errors="replace").splitlines())
+        return []
+    lines = log_path.read_text(errors="replace").splitlines()
+    return [line for line in lines if line.startswith(ATTEMPT_HEADER)]
 
 
 @contextlib.contextmanager

@@ -15,6 +15,13 @@ from rzs.store import RunStore
 from rzs.training import PRECISIONS, TrainingSpec
 
 VANILLA = "vanilla"  # the defence column's value for undefended networks
+# The TrainingSpec fields a study sets for every network, each from its field of the same name;
+# the spec's other fields come from the network, the dataset, the class left out and the defence.
+TRAINING_OPTIONS = tuple(
+    field.name
+    for field in dataclasses.fields(TrainingSpec)
+    if field.name not in ("network", "dataset", "excluded", "defence")
+)
 # Per-network overrides a profile may set in `network_options`.
 NETWORK_OPTIONS = (
     "width",
@@ -157,21 +164,7 @@ class Study:
         return RunStore(self.results_dir)
 
     def spec_options(self, network, defence=None):
-        options = {
-            "per_class_train": self.per_class_train,
-            "per_class_test": self.per_class_test,
-            "width": self.width,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "augmentation": self.augmentation,
-            "seed": self.seed,
-            "precision": self.precision,
-            "batch_norm_momentum": self.batch_norm_momentum,
-            "dropout_scale": self.dropout_scale,
-            "optimizer": self.optimizer,
-            "learning_rate": self.learning_rate,
-            "schedule": self.schedule,
-        }
+        options = {name: getattr(self, name) for name in TRAINING_OPTIONS}
         options.update(self.network_options.get(network, {}))
         if defence is not None:
             options["defence"] = defence

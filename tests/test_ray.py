@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from rzs import runner, zeroshot
-from rzs.store import RunStore, config_key
-from worker_killer import FirstAttemptKiller
+from rzs.store import RunStore
+from worker_killer import FirstAttemptKiller, task_log
 
 ray = pytest.importorskip("ray")
 
@@ -64,20 +64,12 @@ def test_ray_matches_inline_reports_failures_and_reruns_anywhere(
     assert rerun.computed == [] and len(rerun.cached) == 2
 
 
-def _log_path(store, spec):
-    return store.root / "logs" / f"{spec.kind}-{config_key(spec.config())}.log"
-
-
-def _attempts(log_path):
-    return [line for line in log_path.read_text().splitlines() if line.startswith(runner.ATTEMPT_HEADER)]
-
-
 def test_a_killed_task_is_retried_and_the_store_stays_consistent(
     ray_cluster, shared_data, tmp_path
 ):
     (spec,) = zeroshot.specs_for("lenet", "fashion_mnist", [], **TINY)
     store = RunStore(tmp_path / "store")
-    killer = FirstAttemptKiller(_log_path(store, spec))
+    killer = FirstAttemptKiller(task_log(store, spec))
     killer.start()
     report = runner.run_grid(
         [spec], store, backend="ray", resources=ALL_THREADS, max_retries=2, progress=False
@@ -86,7 +78,7 @@ def test_a_killed_task_is_retried_and_the_store_stays_consistent(
 
     assert killer.killed is not None, "the task's first attempt never started"
     assert report.computed == [spec] and not report.failed
-    attempts = _attempts(_log_path(store, spec))
+    attempts = runner.attempt_headers(task_log(store, spec))
     assert len(attempts) == 2 and f"process {killer.killed}," in attempts[0]
     result = store.load(spec.kind, spec.config())
     soft_labels = result.arrays["test_soft_labels"]
@@ -104,7 +96,7 @@ def test_a_killed_task_is_retried_and_the_store_stays_consistent(
 def test_a_task_killed_on_its_last_attempt_is_reported(ray_cluster, shared_data, tmp_path):
     (spec,) = zeroshot.specs_for("lenet", "fashion_mnist", [], **TINY)
     store = RunStore(tmp_path / "store")
-    killer = FirstAttemptKiller(_log_path(store, spec))
+    killer = FirstAttemptKiller(task_log(store, spec))
     killer.start()
     report = runner.run_grid(
         [spec], store, backend="ray", resources=ALL_THREADS, max_retries=0, progress=False

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from rzs import runner, zeroshot
-from rzs.store import RunStore, config_key
-from worker_killer import FirstAttemptKiller
+from rzs.store import RunStore
+from worker_killer import FirstAttemptKiller, task_log
 
 TINY = dict(per_class_train=20, per_class_test=5, epochs=1, augmentation=False, batch_size=32)
 
@@ -63,7 +63,7 @@ def _worker_processes(store):
 def test_a_killed_local_worker_is_replaced_and_its_task_rerun(shared_data, tmp_path):
     specs = zeroshot.specs_for("lenet", "fashion_mnist", [1], **TINY)
     store = RunStore(tmp_path / "store")
-    log_path = store.root / "logs" / f"{specs[0].kind}-{config_key(specs[0].config())}.log"
+    log_path = task_log(store, specs[0])
     killer = FirstAttemptKiller(log_path, delay=1.0)
     killer.start()
     report = runner.run_grid(specs, store, workers=1, progress=False)
@@ -71,7 +71,7 @@ def test_a_killed_local_worker_is_replaced_and_its_task_rerun(shared_data, tmp_p
 
     assert killer.killed is not None, "the task's first attempt never started"
     assert sorted(map(str, report.computed)) == sorted(map(str, specs)) and not report.failed
-    attempts = [line for line in log_path.read_text().splitlines() if line.startswith(runner.ATTEMPT_HEADER)]
+    attempts = runner.attempt_headers(log_path)
     assert len(attempts) == 2 and f"process {killer.killed}," in attempts[0]
     assert all(store.has(spec.kind, spec.config()) for spec in specs)
 

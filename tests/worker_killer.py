@@ -1,10 +1,17 @@
-"""A thread that kills the worker process running a task, as the OOM killer would."""
+"""Helpers for the back ends' crash tests: a task's log, and a thread that kills its worker."""
 
 import os
 import re
 import signal
 import threading
 import time
+
+from rzs.store import config_key
+
+
+def task_log(store, spec):
+    """Where every back end writes the log of `spec`'s task in `store`."""
+    return store.root / "logs" / f"{spec.kind}-{config_key(spec.config())}.log"
 
 
 class FirstAttemptKiller(threading.Thread):
