@@ -234,6 +234,10 @@ def train(spec, verbose="auto"):
     training_model.compile(
         optimizer=make_optimizer(recipe, steps), loss=loss, metrics=["categorical_accuracy"]
     )
+    # Left to `fit`, the optimizer creates its slot variables inside the first traced step,
+    # which makes TensorFlow trace the whole step twice: up to 25 s more per model on one
+    # core (BENCHMARKS.md, "Tracing the training step").
+    training_model.optimizer.build(training_model.trainable_variables)
     batches = pipeline.training_dataset(
         images,
         labels,

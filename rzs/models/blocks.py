@@ -2,6 +2,8 @@
 
 from keras import layers
 
+from rzs.models import normalization
+
 
 def conv(x, filters, regularizer, kernel_size=3, strides=1):
     """A same-padded, he_normal-initialised convolution with L2 on its kernel."""
@@ -22,10 +24,10 @@ def preactivation_block(x, filters, strides, regularizer, project_shortcut):
     shortcut instead of the identity; the authors' ResNet projects only where
     the resolution halves, their WRN in every block.
     """
-    residual = layers.BatchNormalization()(x)
+    residual = normalization.BatchNormalization()(x)
     residual = layers.ReLU()(residual)
     residual = conv(residual, filters, regularizer, strides=strides)
-    residual = layers.BatchNormalization()(residual)
+    residual = normalization.BatchNormalization()(residual)
     residual = layers.ReLU()(residual)
     residual = conv(residual, filters, regularizer)
     shortcut = conv(x, filters, regularizer, 1, strides=strides) if project_shortcut else x

@@ -2,6 +2,7 @@
 
 from keras import layers
 
+from rzs.models import normalization
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
 RECIPE = {
@@ -50,7 +51,7 @@ def densenet(inputs, num_classes, *, width, weight_decay):
     layers_per_block = (DEPTH - 4) // 6
 
     def bn_relu_conv(x, filters, kernel_size):
-        x = layers.BatchNormalization()(x)
+        x = normalization.BatchNormalization()(x)
         x = layers.ReLU()(x)
         return layers.Conv2D(
             filters,
@@ -76,7 +77,7 @@ def densenet(inputs, num_classes, *, width, weight_decay):
             x = layers.Concatenate()([new_features, x])
         x = bn_relu_conv(x, int(x.shape[-1] * COMPRESSION), 1)
         x = layers.AveragePooling2D(2)(x)
-    x = layers.BatchNormalization()(x)
+    x = normalization.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.GlobalAveragePooling2D()(x)
     logits = layers.Dense(

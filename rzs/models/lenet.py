@@ -2,6 +2,7 @@
 
 from keras import layers
 
+from rzs.models import normalization
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
 RECIPE = {
@@ -47,7 +48,7 @@ def lenet(inputs, num_classes, *, width, weight_decay):
             kernel_initializer="he_normal",
             kernel_regularizer=regularizer,
         )(x)
-        x = layers.BatchNormalization()(x)
+        x = normalization.BatchNormalization()(x)
         x = layers.ReLU()(x)
         x = layers.MaxPooling2D(2)(x)
     x = layers.Flatten()(x)
@@ -57,7 +58,7 @@ def lenet(inputs, num_classes, *, width, weight_decay):
             kernel_initializer="he_normal",
             kernel_regularizer=regularizer,
         )(x)
-        x = layers.BatchNormalization()(x)
+        x = normalization.BatchNormalization()(x)
         x = layers.ReLU()(x)
     logits = layers.Dense(
         num_classes, kernel_initializer="he_normal", kernel_regularizer=regularizer

@@ -2,6 +2,7 @@
 
 from keras import layers
 
+from rzs.models import normalization
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
 RECIPE = {
@@ -62,7 +63,7 @@ def mobilenet_v2(inputs, num_classes, *, width, weight_decay):
             kernel_initializer="he_normal",
             kernel_regularizer=regularizer,
         )(x)
-        x = layers.BatchNormalization()(x)
+        x = normalization.BatchNormalization()(x)
         return layers.ReLU(max_value=6.0)(x) if activation else x
 
     def inverted_residual_block(x, expansion, filters, strides):
@@ -79,7 +80,7 @@ def mobilenet_v2(inputs, num_classes, *, width, weight_decay):
             use_bias=False,
             depthwise_initializer="he_normal",
         )(residual)
-        residual = layers.BatchNormalization()(residual)
+        residual = normalization.BatchNormalization()(residual)
         residual = layers.ReLU(max_value=6.0)(residual)
         residual = conv_bn(residual, filters, 1, activation=False)
         if strides == 1 and input_filters == filters:

@@ -2,6 +2,7 @@
 
 from keras import layers
 
+from rzs.models import normalization
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
 RECIPE = {
@@ -50,7 +51,7 @@ def nin(inputs, num_classes, *, width, weight_decay):
                 kernel_initializer="he_normal",
                 kernel_regularizer=regularizer,
             )(x)
-            x = layers.BatchNormalization()(x)
+            x = normalization.BatchNormalization()(x)
             x = layers.ReLU()(x)
         return x
 

@@ -2,7 +2,7 @@
 
 from keras import layers
 
-from rzs.models import blocks
+from rzs.models import blocks, normalization
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
 RECIPE = {
@@ -51,7 +51,7 @@ def resnet(inputs, num_classes, *, width, weight_decay):
             x = blocks.preactivation_block(
                 x, scaled(filters, width), strides, regularizer, project_shortcut=strides != 1
             )
-    x = layers.BatchNormalization()(x)
+    x = normalization.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.GlobalAveragePooling2D()(x)
     logits = layers.Dense(

@@ -2,6 +2,7 @@
 
 from keras import layers
 
+from rzs.models import normalization
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
 RECIPE = {
@@ -53,7 +54,7 @@ def resnet18(inputs, num_classes, *, width, weight_decay):
             kernel_initializer="he_normal",
             kernel_regularizer=regularizer,
         )(x)
-        return layers.BatchNormalization()(x)
+        return normalization.BatchNormalization()(x)
 
     def basic_block(x, filters, strides):
         residual = conv_bn(x, filters, 3, strides=strides)

@@ -2,6 +2,7 @@
 
 from keras import layers
 
+from rzs.models import normalization
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
 RECIPE = {
@@ -52,7 +53,7 @@ def vgg(inputs, num_classes, *, convolutions_per_block, width, weight_decay):
                 kernel_initializer="he_normal",
                 kernel_regularizer=regularizer,
             )(x)
-            x = layers.BatchNormalization()(x)
+            x = normalization.BatchNormalization()(x)
             x = layers.ReLU()(x)
             if index < convolutions - 1:
                 x = layers.Dropout(0.4)(x)
@@ -63,7 +64,7 @@ def vgg(inputs, num_classes, *, convolutions_per_block, width, weight_decay):
         kernel_initializer="he_normal",
         kernel_regularizer=regularizer,
     )(x)
-    x = layers.BatchNormalization()(x)
+    x = normalization.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Dropout(0.5)(x)
     # The authors leave the classifier with Keras' default initialiser and no

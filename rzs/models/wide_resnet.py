@@ -2,7 +2,7 @@
 
 from keras import layers
 
-from rzs.models import blocks
+from rzs.models import blocks, normalization
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
 RECIPE = {
@@ -58,7 +58,7 @@ def wide_resnet(inputs, num_classes, *, width, weight_decay):
                 regularizer,
                 project_shortcut=True,
             )
-    x = layers.BatchNormalization()(x)
+    x = normalization.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.GlobalAveragePooling2D()(x)
     logits = layers.Dense(
