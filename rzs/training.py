@@ -77,24 +77,22 @@ class TrainingSpec:
             raise ValueError(f"precision must be one of {PRECISIONS}, received {self.precision!r}.")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and not (_is_integer(value) and value >= 1):
                 raise ValueError(f"{name} must be a positive integer or None, received {value!r}.")
-        if not isinstance(self.seed, int):
+        if not _is_integer(self.seed):
             raise ValueError(f"seed must be an integer, received {self.seed!r}.")
         momentum = self.batch_norm_momentum
-        if momentum is not None and not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):
+        if momentum is not None and not (_is_real(momentum) and 0 <= momentum < 1):
             raise ValueError(
                 f"batch_norm_momentum must be a number in [0, 1) or None, received {momentum!r}."
             )
         scale = self.dropout_scale
-        if scale is not None and not (
-            isinstance(scale, (int, float)) and not isinstance(scale, bool) and 0 <= scale <= 1
-        ):
+        if scale is not None and not (_is_real(scale) and 0 <= scale <= 1):
             raise ValueError(f"dropout_scale must be a number in [0, 1] or None, received {scale!r}.")
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS} or None, received {self.optimizer!r}.")
         rate = self.learning_rate
-        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0):
+        if rate is not None and not (_is_real(rate) and rate > 0):
             raise ValueError(f"learning_rate must be a positive number or None, received {rate!r}.")
         if self.schedule is not None and self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES} or None, received {self.schedule!r}.")
@@ -151,6 +149,16 @@ class TrainingSpec:
         if self.excluded is None:
             return dataset, None
         return dataset, rzs_data.leave_one_out(dataset, self.excluded)
+
+
+# Plain Python numbers only, since specs become JSON cache keys; and not bools, which Python
+# counts as integers: a field given True is a mistake, not 1.
+def _is_integer(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass
@@ -236,7 +244,7 @@ def train(spec, verbose="auto"):
     )
     # Left to `fit`, the optimizer creates its slot variables inside the first traced step,
     # which makes TensorFlow trace the whole step twice: up to 25 s more per model on one
-    # core (BENCHMARKS.md, "Tracing the training step").
+    # core (BENCHMARKS.md, "Where a short run's time goes").
     training_model.optimizer.build(training_model.trainable_variables)
     batches = pipeline.training_dataset(
         images,

@@ -1,11 +1,11 @@
 """Batch normalisation that runs as one fused kernel on the TensorFlow backend.
 
 Keras 3's `BatchNormalization` computes the batch moments and the
-normalisation as separate element-wise operations (about eight forward and
-fifteen backward per layer). At the channel counts of the CPU profiles these
-passes over memory cost as much as the convolutions: on one core, a
-quarter-width ResNet-32 trains 1.5x faster and a full-width one 1.2x faster
-with TensorFlow's fused kernel (BENCHMARKS.md, "Fused batch normalisation").
+normalisation as separate element-wise operations, each a pass over the
+activations, forward and backward. At the channel counts of the CPU profiles
+these passes cost about as much as the convolutions: on one core, ResNet-32,
+ResNet-18, MobileNetV2 and LeNet train 1.2-1.9x faster per step with
+TensorFlow's fused kernel (BENCHMARKS.md, "Where a short run's time goes").
 
 The layer is Keras's own (same variables, same config, same saved files);
 only `call` takes the fused kernel when the backend is TensorFlow and the
