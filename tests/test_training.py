@@ -89,6 +89,22 @@ def test_short_run_options_reach_the_trained_model(shared_data):
     assert momenta == {0.8}
 
 
+def test_optimizer_is_built_before_fit(shared_data, monkeypatch):
+    # Built inside the first traced step instead, TensorFlow would trace that step twice.
+    import keras
+
+    fit = keras.Model.fit
+    built_at_fit = []
+
+    def recording_fit(model, *args, **kwargs):
+        built_at_fit.append(model.optimizer.built)
+        return fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", recording_fit)
+    training.train(TrainingSpec("lenet", "fashion_mnist", **TINY), verbose=0)
+    assert built_at_fit == [True]
+
+
 def test_dropout_scale_multiplies_every_rate():
     from rzs import models
 
