@@ -1,7 +1,8 @@
 """The cost of one model's training step: first (traced) step and steady steps, three ways.
 
 Builds each network on Fashion-MNIST-shaped inputs at the given width and
-precision, then times `fit` over random images fed by `tf.data`:
+precision, then times `fit` over random images fed by rzs's `tf.data`
+pipeline:
 
 - `keras`: Keras's element-wise batch normalisation (rzs's fused path switched
   off; the same variables), the optimizer left for `fit` to build;
@@ -29,7 +30,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from rzs import models  # noqa: E402
+from rzs import models, pipeline  # noqa: E402
 from rzs.models import normalization  # noqa: E402
 
 INPUT_SHAPE = (28, 28, 1)
@@ -44,16 +45,8 @@ def time_training(network, width, precision, batch_size, steps, build_optimizer)
         model.optimizer.build(model.trainable_variables)
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (batch_size * 8, *INPUT_SHAPE)).astype("float32")
-    labels = keras.utils.to_categorical(rng.integers(0, 10, len(images)), 10)
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    batches = (
-        tf.data.Dataset.from_tensor_slices((images, labels))
-        .batch(batch_size)
-        .repeat()
-        .prefetch(2)
-        .with_options(options)
-    )
+    labels = rng.integers(0, 10, len(images))
+    batches = pipeline.training_dataset(images, labels, 10, batch_size, seed=0).repeat()
     start = time.perf_counter()
     model.fit(batches, steps_per_epoch=1, epochs=1, verbose=0)
     first_step = time.perf_counter() - start

@@ -243,8 +243,8 @@ def train(spec, verbose="auto"):
         optimizer=make_optimizer(recipe, steps), loss=loss, metrics=["categorical_accuracy"]
     )
     # Left to `fit`, the optimizer creates its slot variables inside the first traced step,
-    # which makes TensorFlow trace the whole step twice: up to 25 s more per model on one
-    # core (BENCHMARKS.md, "Where a short run's time goes").
+    # which makes TensorFlow trace the whole step twice: 7-17 s more per model on one core
+    # (BENCHMARKS.md, "Where a short run's time goes").
     training_model.optimizer.build(training_model.trainable_variables)
     batches = pipeline.training_dataset(
         images,

@@ -4,8 +4,9 @@ Keras 3's `BatchNormalization` computes the batch moments and the
 normalisation as separate element-wise operations, each a pass over the
 activations, forward and backward. At the channel counts of the CPU profiles
 these passes cost about as much as the convolutions: on one core, ResNet-32,
-ResNet-18, MobileNetV2 and LeNet train 1.2-1.9x faster per step with
-TensorFlow's fused kernel (BENCHMARKS.md, "Where a short run's time goes").
+ResNet-18, MobileNetV2 and LeNet train 1.2-1.9x faster per step (the figure
+moves with the machine's load) with TensorFlow's fused kernel, DenseNet
+1.0-1.1x (BENCHMARKS.md, "Where a short run's time goes").
 
 The layer is Keras's own (same variables, same config, same saved files);
 only `call` takes the fused kernel when the backend is TensorFlow and the
