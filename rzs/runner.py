@@ -4,9 +4,9 @@ Results are computed in worker processes, never in the caller's: TensorFlow
 keeps the memory it takes for the life of a process. A local worker computes
 `tasks_per_process` results before it is replaced, because starting one
 (importing TensorFlow) costs about 6 s of CPU, as much as training a small
-network; it clears the Keras session and resets the dtype policy before each
-result, which leaves the result bit-identical to one computed in a fresh
-process (tested). A failure is reported with the end of its log and never
+network; it resets the dtype policy before each result, which leaves the
+result bit-identical to one computed in a fresh process (tested), and keeps
+the compiled training step for the next result that can reuse it. A failure is reported with the end of its log and never
 costs the results that succeeded; everything stays in the run store, so
 rerunning the grid computes only what is still missing.
 
@@ -296,12 +296,14 @@ def compute_logged(payload, log_path):
 
     Returns None, or the error with the log's end. Each attempt starts with a
     header naming the host and process, so a retried task's log shows every
-    start. The Keras session and dtype policy are reset first: a worker that
-    computed other results before gives the same bits as a fresh one.
+    start. The dtype policy is reset first; the computation seeds itself. A
+    worker that computed other results before then gives the same bits as a
+    fresh one (tested). The Keras session is not cleared: that would clear
+    TensorFlow's caches too, and with them the compiled training step that
+    `rzs.training` reuses for the next model with the same graph.
     """
     import keras
 
-    keras.backend.clear_session()
     keras.config.set_dtype_policy("float32")
     with open(log_path, "a") as log:
         log.write(

@@ -1,7 +1,9 @@
 """Training one network by its recipe, with one class left out or none."""
 
 import dataclasses
+import json
 import math
+import random
 import time
 
 import keras
@@ -169,6 +171,7 @@ class TrainedModel:
     train_seconds: float
     train_images: int
     epochs: int
+    reused_step: bool = False  # trained by the compiled step of the previous model (see `train`)
 
 
 def learning_rate_schedule(recipe, authors_epochs):
@@ -215,13 +218,21 @@ def make_optimizer(recipe, steps=None):
     raise ValueError(f"optimizer must be sgd or adam, received {recipe['optimizer']!r}.")
 
 
-def train(spec, verbose="auto"):
+def train(spec, verbose="auto", reuse=True):
     """Train the model `spec` describes; returns a `TrainedModel`.
 
     The model follows the package's contract (raw pixels in, probabilities
     out) and standardises with the statistics of its own training images.
     A defence's input stage is part of the model; its training hooks change
     the training set, the targets or the training step.
+
+    With `reuse` (the default), a model whose training step would be traced
+    exactly as the previous one's in this process (the leave-one-out models
+    of one network: same graph, other weights and data) is trained by that
+    compiled step, which saves the trace, 1-18 s per model on one CPU core
+    (BENCHMARKS.md). The weights, the fresh optimizer state and the shuffling
+    are the spec's own, so the result is the one a fresh process gives
+    (tested); the returned model is a model of its own either way.
     """
     defence = spec.get_defence()
     if defence is not None and defence.test_time_only:
@@ -239,13 +250,14 @@ def train(spec, verbose="auto"):
     if defence is not None:
         images, labels = defence.transform_training_set(images, labels, spec.seed)
     steps = recipe["epochs"] * math.ceil(len(images) / recipe["batch_size"])
-    training_model.compile(
-        optimizer=make_optimizer(recipe, steps), loss=loss, metrics=["categorical_accuracy"]
-    )
-    # Left to `fit`, the optimizer creates its slot variables inside the first traced step,
-    # which makes TensorFlow trace the whole step twice: 7-17 s more per model on one core
-    # (BENCHMARKS.md, "Where a short run's time goes").
-    training_model.optimizer.build(training_model.trainable_variables)
+    reused_step = False
+    if reuse:
+        fitted, reused_step = _compiled_for(
+            spec, training_model, lambda: _build_models(spec, train_data, defence)[1:], recipe, steps
+        )
+    else:
+        _compile(training_model, loss, recipe, steps)
+        fitted = training_model
     batches = pipeline.training_dataset(
         images,
         labels,
@@ -264,7 +276,7 @@ def train(spec, verbose="auto"):
             keras.callbacks.LearningRateScheduler(learning_rate_schedule(recipe, authors_epochs))
         )
     start = time.perf_counter()
-    history = training_model.fit(
+    history = fitted.fit(
         batches,
         epochs=recipe["epochs"],
         callbacks=callbacks,
@@ -272,6 +284,8 @@ def train(spec, verbose="auto"):
         shuffle=False,  # the tf.data pipeline shuffles, with the spec's seed
     )
     train_seconds = time.perf_counter() - start
+    if fitted is not training_model:
+        _copy_variables(fitted, training_model)
     return TrainedModel(
         model=model,
         history={name: [float(v) for v in values] for name, values in history.history.items()},
@@ -279,7 +293,79 @@ def train(spec, verbose="auto"):
         train_seconds=train_seconds,
         train_images=len(images),
         epochs=recipe["epochs"],
+        reused_step=reused_step,
     )
+
+
+@dataclasses.dataclass
+class _CompiledStep:
+    """A compiled training model kept for the next model with the same trace."""
+
+    key: str
+    training_model: keras.Model
+    initial_optimizer_values: list
+
+
+# At most one, the last: the leave-one-out models of a network come one after another.
+_last_compiled_step = None
+
+
+def _compiled_for(spec, training_model, build_twin, recipe, steps):
+    """(A compiled model holding `training_model`'s initial state, whether it was reused).
+
+    The previous call's compiled model, with `training_model`'s variables and a
+    fresh optimizer state copied in, when its traced step would be the same
+    graph: same spec apart from the class left out, same variable shapes, same
+    number of steps (a per-step schedule's length is part of the graph).
+    Otherwise a twin from `build_twin()` (a (training model, loss) pair like
+    `training_model`'s), compiled and kept for the next call: never
+    `training_model` itself, whose variables the caller keeps.
+    """
+    global _last_compiled_step
+    config = spec.config()
+    del config["excluded"]
+    key = json.dumps(
+        {
+            "spec": config,
+            "steps": steps,
+            "variables": [(tuple(v.shape), str(v.dtype)) for v in training_model.variables],
+        },
+        sort_keys=True,
+    )
+    previous = _last_compiled_step
+    reused = previous is not None and previous.key == key
+    if not reused:
+        _last_compiled_step = None  # frees the previous graph before the next is built
+        # The twin's initialisers draw seeds from Python's and NumPy's global generators;
+        # restoring them leaves the rest of the run as it would be without the twin.
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        twin, twin_loss = build_twin()
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        _compile(twin, twin_loss, recipe, steps)
+        initial_values = [keras.ops.convert_to_numpy(v) for v in twin.optimizer.variables]
+        previous = _last_compiled_step = _CompiledStep(key, twin, initial_values)
+    _copy_variables(training_model, previous.training_model)
+    optimizer = previous.training_model.optimizer
+    for variable, value in zip(optimizer.variables, previous.initial_optimizer_values, strict=True):
+        variable.assign(value)
+    return previous.training_model, reused
+
+
+def _compile(training_model, loss, recipe, steps):
+    training_model.compile(
+        optimizer=make_optimizer(recipe, steps), loss=loss, metrics=["categorical_accuracy"]
+    )
+    # Left to `fit`, the optimizer creates its slot variables inside the first traced step,
+    # which makes TensorFlow trace the whole step twice: 7-17 s more per model on one core
+    # (BENCHMARKS.md, "Where a short run's time goes").
+    training_model.optimizer.build(training_model.trainable_variables)
+
+
+def _copy_variables(source, target):
+    """Assign every variable of `source` (weights, statistics, seeds) to `target`'s twin."""
+    for source_variable, target_variable in zip(source.variables, target.variables, strict=True):
+        target_variable.assign(source_variable)
 
 
 def evaluate_accuracy(model, dataset):

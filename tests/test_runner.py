@@ -41,17 +41,21 @@ def test_local_workers_match_inline_and_report_failures(shared_data, tmp_path):
 def test_a_reused_worker_gives_the_bits_of_a_fresh_one(shared_data, tmp_path):
     # A bfloat16 LeNet first, so that a leaked dtype policy or seed state would show.
     first = zeroshot.specs_for("lenet", "fashion_mnist", [], precision="mixed_bfloat16", **TINY)
-    second = zeroshot.specs_for("lenet", "fashion_mnist", [4], seed=1, **TINY)[0]
+    # Then two leave-one-out models of another seed: the second reuses the first's compiled step.
+    second = zeroshot.specs_for("lenet", "fashion_mnist", [4, 6], seed=1, **TINY)[:2]
     reused, fresh = RunStore(tmp_path / "reused"), RunStore(tmp_path / "fresh")
-    runner.run_grid(first + [second], reused, workers=1, progress=False)
-    assert len(_worker_processes(reused)) == 1, "both results should come from one worker process"
+    runner.run_grid(first + second, reused, workers=1, progress=False)
+    assert len(_worker_processes(reused)) == 1, "every result should come from one worker process"
     # One task per process: every round's pool is replaced, the grid runs to its end.
-    report = runner.run_grid(first + [second], fresh, workers=1, tasks_per_process=1, progress=False)
-    assert len(report.computed) == 2 and len(_worker_processes(fresh)) == 2
-    reused_arrays = reused.load(second.kind, second.config()).arrays
-    fresh_arrays = fresh.load(second.kind, second.config()).arrays
-    for name in fresh_arrays:
-        np.testing.assert_array_equal(reused_arrays[name], fresh_arrays[name])
+    report = runner.run_grid(first + second, fresh, workers=1, tasks_per_process=1, progress=False)
+    assert len(report.computed) == 3 and len(_worker_processes(fresh)) == 3
+    for spec, step_reused in zip(second, [False, True]):
+        reused_result = reused.load(spec.kind, spec.config())
+        fresh_result = fresh.load(spec.kind, spec.config())
+        assert reused_result.record["timings"]["reused_compiled_step"] is step_reused
+        assert fresh_result.record["timings"]["reused_compiled_step"] is False
+        for name in fresh_result.arrays:
+            np.testing.assert_array_equal(reused_result.arrays[name], fresh_result.arrays[name])
 
 
 def _worker_processes(store):

@@ -164,3 +164,53 @@ def test_stored_model_reloads_with_the_same_predictions(shared_data, tmp_path):
     np.testing.assert_allclose(
         pipeline.predict_probabilities(model, dataset.x_test), result.arrays["test_soft_labels"], atol=1e-6
     )
+
+
+# AllConv has dropout and CapsNet its own training model and loss; with augmentation on, every
+# source of randomness in a training step is exercised.
+@pytest.mark.parametrize("network", ["allconv", "capsnet"])
+def test_a_reused_training_step_gives_the_bits_of_a_fresh_one(shared_data, network):
+    import keras
+
+    options = dict(TINY, augmentation=True, width=0.25, precision="mixed_bfloat16", seed=3)
+    first = TrainingSpec(network, "fashion_mnist", excluded=0, **options)
+    second = first.with_excluded(1)
+    trained_first = training.train(first, verbose=0)
+    first_weights = [weight.copy() for weight in trained_first.model.get_weights()]
+    reused = training.train(second, verbose=0)
+    assert not trained_first.reused_step and reused.reused_step
+    # The first model is a model of its own: training the second did not touch its weights.
+    for before, after in zip(first_weights, trained_first.model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+
+    keras.backend.clear_session()
+    fresh = training.train(second, verbose=0, reuse=False)
+    assert not fresh.reused_step
+    assert reused.history == fresh.history
+    for from_reused, from_fresh in zip(reused.model.get_weights(), fresh.model.get_weights()):
+        np.testing.assert_array_equal(from_reused, from_fresh)
+
+
+def test_only_a_model_with_the_same_graph_reuses_the_step(shared_data):
+    spec = TrainingSpec("lenet", "fashion_mnist", excluded=0, **TINY)
+    training.train(spec, verbose=0)
+    # The full model has one class more, so other variable shapes.
+    assert not training.train(spec.with_excluded(None), verbose=0).reused_step
+    assert not training.train(spec, verbose=0).reused_step  # the full model's step came between
+    assert training.train(spec.with_excluded(5), verbose=0).reused_step
+    wider = TrainingSpec("lenet", "fashion_mnist", excluded=5, width=0.5, **TINY)
+    assert not training.train(wider, verbose=0).reused_step
+    with_defence = TrainingSpec("lenet", "fashion_mnist", excluded=5, width=0.5, defence="label_smoothing", **TINY)
+    assert not training.train(with_defence, verbose=0).reused_step
+
+
+def test_seeding_again_with_the_same_seed_restarts_python_and_numpy():
+    import random
+
+    from rzs import reproducibility
+
+    draws = []
+    for _ in range(2):
+        reproducibility.seed_everything(11)  # the second call leaves TensorFlow's caches alone
+        draws.append((random.random(), np.random.random()))
+    assert draws[0] == draws[1]

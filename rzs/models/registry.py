@@ -20,6 +20,8 @@ from typing import Callable
 import keras
 from keras import layers
 
+from rzs.models.standardization import Standardization
+
 _REGISTRY: dict[str, "ModelSpec"] = {}
 
 
@@ -111,9 +113,7 @@ def build_model(
         weight_decay = spec.recipe.get("weight_decay", 0.0)
 
     pixels = keras.Input(shape=input_shape, name="pixels")
-    standardised = layers.Normalization(
-        axis=-1, mean=mean, variance=[s * s for s in std], name="standardise"
-    )(pixels)
+    standardised = Standardization(mean, std, name="standardise")(pixels)
     probabilities = spec.builder(
         standardised, int(num_classes), width=float(width), weight_decay=weight_decay
     )
