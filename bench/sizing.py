@@ -6,6 +6,12 @@ process and with the threads each of the profile's `workers` would get, and
 prints its test accuracy, its seconds, and the profile's estimated training
 time: N + 1 models per network, shared by the workers. Nothing is stored.
 
+With `--leave-one-out`, each network's full model is followed by two
+leave-one-out models (classes 0 and 1): the first traces its training step,
+the second reuses it (`rzs.training.train`). The estimate then counts one
+traced and N - 1 reused leave-one-out models per network; the grid runner's
+workers trace a network once each, so slightly more.
+
 Run from the repository root:
 
     RZS_DATA_DIR=../shared/data .venv/bin/python bench/sizing.py --profile quick
@@ -29,6 +35,10 @@ def main():
     parser.add_argument("--profile", default="quick", choices=reproduce.available_profiles())
     parser.add_argument("--networks", nargs="*", default=None)
     parser.add_argument(
+        "--leave-one-out", action="store_true",
+        help="also time a traced and a reused leave-one-out model per network",
+    )
+    parser.add_argument(
         "-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
         help="override a profile parameter (YAML value), as make reproduce does",
     )
@@ -49,33 +59,45 @@ def main():
         f"python {platform.python_version()}, keras {keras.__version__}; "
         f"load average {os.getloadavg()}"
     )
-    print(
-        "\n| network | full-model test accuracy | last-epoch train accuracy | train s "
-        "| build + train + evaluate s |"
-    )
-    print("|---|---|---|---|---|")
-    total = 0.0
+    header = "| network | full-model test accuracy | last-epoch train accuracy | train s | build + train + evaluate s |"
+    if arguments.leave_one_out:
+        header += " leave-one-out, traced s | leave-one-out, reused s |"
+    print("\n" + header)
+    print("|---" * header.count(" | ") + "|---|")
+    total = estimate = 0.0
     for network in arguments.networks or study.networks:
         spec = study.full_spec(network)
         keras.backend.clear_session()
-        start = time.perf_counter()
-        trained = training.train(spec, verbose=0)
-        seconds = time.perf_counter() - start
+        trained, seconds = _timed_training(training, spec)
         total += seconds
         # A low training accuracy means the run is too short; a high one over a low test
         # accuracy means it overfits or its BN statistics lag.
         train_accuracy = trained.history["categorical_accuracy"][-1]
-        print(
+        row = (
             f"| {network} | {trained.test_accuracy:.3f} | {train_accuracy:.3f} "
-            f"| {trained.train_seconds:.1f} | {seconds:.1f} |",
-            flush=True,
+            f"| {trained.train_seconds:.1f} | {seconds:.1f} |"
         )
+        if arguments.leave_one_out:
+            traced, traced_seconds = _timed_training(training, spec.with_excluded(0))
+            reused, reused_seconds = _timed_training(training, spec.with_excluded(1))
+            assert reused.reused_step and not traced.reused_step
+            row += f" {traced_seconds:.1f} | {reused_seconds:.1f} |"
+            estimate += seconds + traced_seconds + reused_seconds * (len(study.classes) - 1)
+        else:
+            estimate += seconds * (len(study.classes) + 1)
+        print(row, flush=True)
     models_per_network = len(study.classes) + 1
     print(
         f"\nOne full model each: {total:.0f} s. Training the profile's {models_per_network} models "
-        f"per network on {study.workers} worker(s): about {total * models_per_network / study.workers / 60:.0f} "
+        f"per network on {study.workers} worker(s): about {estimate / study.workers / 60:.0f} "
         f"min (leave-one-out models train on 1/N fewer images). Load average at end {os.getloadavg()}."
     )
+
+
+def _timed_training(training, spec):
+    start = time.perf_counter()
+    trained = training.train(spec, verbose=0)
+    return trained, time.perf_counter() - start
 
 
 if __name__ == "__main__":
