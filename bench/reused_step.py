@@ -1,9 +1,12 @@
 """Where a leave-one-out model's fixed cost goes: tracing, instantiating, or neither.
 
-Trains leave-one-out models of one network in one process, three ways, and
-prints the seconds of each (build + train + evaluate, and `fit` alone):
+Trains four leave-one-out models of one network in one process, one after
+another, and prints the seconds of each (build + train + evaluate, and `fit`
+alone):
 
 - *traced*: `train(..., reuse=False)`, the step traced for this model;
+- *compiles the step to reuse*: `train` with nothing to reuse yet, which
+  traces the step of a twin it keeps for the next model;
 - *reused, caches cleared*: the previous model's compiled step, after
   `keras.utils.set_random_seed`, which clears TensorFlow's caches, so the
   step's function is instantiated (optimised, its kernels made) again;

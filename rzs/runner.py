@@ -6,9 +6,10 @@ keeps the memory it takes for the life of a process. A local worker computes
 (importing TensorFlow) costs about 6 s of CPU, as much as training a small
 network; it resets the dtype policy before each result, which leaves the
 result bit-identical to one computed in a fresh process (tested), and keeps
-the compiled training step for the next result that can reuse it. A failure is reported with the end of its log and never
-costs the results that succeeded; everything stays in the run store, so
-rerunning the grid computes only what is still missing.
+the compiled training step for the next result that can reuse it. A failure
+is reported with the end of its log and never costs the results that
+succeeded; everything stays in the run store, so rerunning the grid computes
+only what is still missing.
 
 The back end is a seam: "local" runs `workers` processes on this machine,
 "inline" computes in this process (debugging, tiny grids), "ray" runs one Ray

@@ -229,10 +229,11 @@ def train(spec, verbose="auto", reuse=True):
     With `reuse` (the default), a model whose training step would be traced
     exactly as the previous one's in this process (the leave-one-out models
     of one network: same graph, other weights and data) is trained by that
-    compiled step, which saves the trace, 1-18 s per model on one CPU core
-    (BENCHMARKS.md). The weights, the fresh optimizer state and the shuffling
-    are the spec's own, so the result is the one a fresh process gives
-    (tested); the returned model is a model of its own either way.
+    compiled step, which saves the trace, 0.2-28 s per model on one CPU core
+    (BENCHMARKS.md, "One compiled step per network"). The weights, the fresh
+    optimizer state and the shuffling are the spec's own, so the result is the
+    one a fresh process gives (tested); the returned model is a model of its
+    own either way.
     """
     defence = spec.get_defence()
     if defence is not None and defence.test_time_only:
