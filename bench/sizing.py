@@ -3,8 +3,10 @@
 For every network of the profile (or `--networks`), trains the full N-class
 model with the profile's settings (its `network_options` included), in this
 process and with the threads each of the profile's `workers` would get, and
-prints its test accuracy, its seconds, and the profile's estimated training
-time: N + 1 models per network, shared by the workers. Nothing is stored.
+prints its test accuracy, how many classes it ever predicts on the test set
+(fewer than N: a class the short run never learnt), its seconds, and the
+profile's estimated training time: N + 1 models per network, shared by the
+workers. Nothing is stored.
 
 With `--leave-one-out`, each network's full model is followed by two
 leave-one-out models (classes 0 and 1): the first traces its training step,
@@ -50,7 +52,7 @@ def main():
     # TensorFlow reads its thread counts once, when it is imported by the first training.
     os.environ.update(runner.thread_environment(threads))
 
-    from rzs import training  # imports TensorFlow
+    from rzs import pipeline, training  # imports TensorFlow
 
     import keras
 
@@ -59,7 +61,10 @@ def main():
         f"python {platform.python_version()}, keras {keras.__version__}; "
         f"load average {os.getloadavg()}"
     )
-    header = "| network | full-model test accuracy | last-epoch train accuracy | train s | build + train + evaluate s |"
+    header = (
+        "| network | full-model test accuracy | last-epoch train accuracy | classes predicted "
+        "| train s | build + train + evaluate s |"
+    )
     if arguments.leave_one_out:
         header += " leave-one-out, traced s | leave-one-out, reused s |"
     print("\n" + header)
@@ -73,8 +78,11 @@ def main():
         # A low training accuracy means the run is too short; a high one over a low test
         # accuracy means it overfits or its BN statistics lag.
         train_accuracy = trained.history["categorical_accuracy"][-1]
+        dataset, _ = spec.load_data()
+        predicted = pipeline.predict_probabilities(trained.model, dataset.x_test).argmax(axis=1)
         row = (
             f"| {network} | {trained.test_accuracy:.3f} | {train_accuracy:.3f} "
+            f"| {len(set(predicted.tolist()))} of {dataset.num_classes} "
             f"| {trained.train_seconds:.1f} | {seconds:.1f} |"
         )
         if arguments.leave_one_out:

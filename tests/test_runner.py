@@ -8,7 +8,7 @@ import pytest
 
 from rzs import runner, zeroshot
 from rzs.store import RunStore
-from worker_killer import FirstAttemptKiller, task_log
+from worker_killer import AttemptKiller, attempt_headers, task_log
 
 TINY = dict(per_class_train=20, per_class_test=5, epochs=1, augmentation=False, batch_size=32)
 
@@ -68,16 +68,46 @@ def test_a_killed_local_worker_is_replaced_and_its_task_rerun(shared_data, tmp_p
     specs = zeroshot.specs_for("lenet", "fashion_mnist", [1], **TINY)
     store = RunStore(tmp_path / "store")
     log_path = task_log(store, specs[0])
-    killer = FirstAttemptKiller(log_path, delay=1.0)
+    killer = AttemptKiller(log_path, delay=1.0)
     killer.start()
     report = runner.run_grid(specs, store, workers=1, progress=False)
     killer.join()
 
-    assert killer.killed is not None, "the task's first attempt never started"
+    assert killer.killed, "the task's first attempt never started"
     assert sorted(map(str, report.computed)) == sorted(map(str, specs)) and not report.failed
-    attempts = runner.attempt_headers(log_path)
-    assert len(attempts) == 2 and f"process {killer.killed}," in attempts[0]
+    attempts = attempt_headers(log_path)
+    assert len(attempts) == 2 and f"process {killer.killed[0]}," in attempts[0]
     assert all(store.has(spec.kind, spec.config()) for spec in specs)
+
+
+def test_a_task_whose_worker_dies_twice_is_reported_and_the_grid_goes_on(shared_data, tmp_path):
+    specs = zeroshot.specs_for("lenet", "fashion_mnist", [1, 2], **TINY)
+    store = RunStore(tmp_path / "store")
+    doomed = specs[0]
+    deaths = runner.LOCAL_CRASHES_ALLOWED + 1
+    killer = AttemptKiller(task_log(store, doomed), delay=1.0, attempts=deaths)
+    killer.start()
+    report = runner.run_grid(specs, store, workers=2, progress=False)
+    killer.join()
+
+    assert len(killer.killed) == deaths
+    assert list(report.failed) == [doomed]
+    assert f"died {deaths} times" in report.failed[doomed]
+    assert f"process {killer.killed[-1]}," in report.failed[doomed]  # the log's tail
+    assert sorted(map(str, report.computed)) == sorted(map(str, specs[1:]))
+    assert not store.has(doomed.kind, doomed.config())
+
+
+def test_each_worker_is_replaced_after_its_own_tasks(shared_data, tmp_path):
+    specs = zeroshot.specs_for("lenet", "fashion_mnist", [1, 2, 3, 4], **TINY)
+    store = RunStore(tmp_path / "store")
+    report = runner.run_grid(specs, store, workers=2, tasks_per_process=2, progress=False)
+    assert len(report.computed) == 5 and not report.failed
+    # Five tasks, two per process: at least three processes, none with more than two tasks.
+    logs = (store.root / "logs").glob("*.log")
+    processes = [re.search(r"process (\d+)", path.read_text()).group(1) for path in logs]
+    assert len(set(processes)) >= 3
+    assert max(processes.count(process) for process in set(processes)) <= 2
 
 
 def test_bad_arguments(tmp_path):
