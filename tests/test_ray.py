@@ -22,6 +22,9 @@ TINY = dict(per_class_train=20, per_class_test=5, epochs=1, augmentation=False, 
 # Each task gets both CPUs, so both threads, as the inline run in this process
 # has: oneDNN's sums depend on the thread count, so only then are bits equal.
 ALL_THREADS = {"num_cpus": 2, "num_gpus": 0}
+# A tiny task ends 1.5-2 s after its log's header on a warm machine (2026-11-24): the
+# killer's default 2 s could come after the end, so it kills sooner.
+KILL_DELAY = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +72,7 @@ def test_a_killed_task_is_retried_and_the_store_stays_consistent(
 ):
     (spec,) = zeroshot.specs_for("lenet", "fashion_mnist", [], **TINY)
     store = RunStore(tmp_path / "store")
-    killer = AttemptKiller(task_log(store, spec))
+    killer = AttemptKiller(task_log(store, spec), delay=KILL_DELAY)
     killer.start()
     report = runner.run_grid(
         [spec], store, backend="ray", resources=ALL_THREADS, max_retries=2, progress=False
@@ -96,7 +99,7 @@ def test_a_killed_task_is_retried_and_the_store_stays_consistent(
 def test_a_task_killed_on_its_last_attempt_is_reported(ray_cluster, shared_data, tmp_path):
     (spec,) = zeroshot.specs_for("lenet", "fashion_mnist", [], **TINY)
     store = RunStore(tmp_path / "store")
-    killer = AttemptKiller(task_log(store, spec))
+    killer = AttemptKiller(task_log(store, spec), delay=KILL_DELAY)
     killer.start()
     report = runner.run_grid(
         [spec], store, backend="ray", resources=ALL_THREADS, max_retries=0, progress=False
