@@ -251,7 +251,8 @@ def local_backend(payloads, workers, log_directory, tasks_per_process=TASKS_PER_
     Python 3.11.7 a pool whose workers had all reached it hung instead of
     starting new ones. Nor rounds of tasks in one shared pool, the way this
     worked before: at the end of each round one worker idled until the
-    other finished, 5-6 minutes of a core in the quick profile's hour.)
+    other finished, about a minute of a core over the quick profile's
+    training; BENCHMARKS.md, "The local runner's idle time".)
     When a worker process dies, its task starts again on a fresh worker,
     unless it has died `LOCAL_CRASHES_ALLOWED` + 1 times; then it is
     reported with its log's end.

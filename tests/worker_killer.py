@@ -42,8 +42,10 @@ class AttemptKiller(threading.Thread):
     def run(self):
         deadline = time.monotonic() + 120
         while len(self.killed) < self.attempts and time.monotonic() < deadline:
-            log = self.log_path.read_text() if self.log_path.is_file() else ""
-            started = [int(pid) for pid in re.findall(r"process (\d+)", log)]
+            started = [
+                int(re.search(r"process (\d+)", header).group(1))
+                for header in attempt_headers(self.log_path)
+            ]
             if len(started) > len(self.killed):
                 time.sleep(self.delay)  # mid-way: importing TensorFlow or training
                 process = started[len(self.killed)]
