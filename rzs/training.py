@@ -25,7 +25,16 @@ OPTIMIZERS = ("sgd", "adam")
 # "cosine": the learning rate falls from its initial value to 0 along a half
 # cosine, step by step (keras.optimizers.schedules.CosineDecay). Short runs
 # need the decay the authors' piecewise schedules only reach after 100 epochs.
-SCHEDULES = ("cosine",)
+# "warmup_cosine": the same, after a linear rise from 0 over the first
+# `WARMUP_FRACTION` of the steps. AllConv needs it: its class maps pass through
+# a ReLU, and a full learning rate from the first step pushes a class's map
+# below 0 everywhere, after which that class gets no gradient and is never
+# predicted (BENCHMARKS.md, "AllConv's dead classes").
+# Both run per step, in the optimizer, not in a per-epoch callback.
+SCHEDULES = ("cosine", "warmup_cosine")
+# The warm-up measured for AllConv (BENCHMARKS.md); linear warm-up over the first
+# 5-10% of training is the usual choice since Goyal et al. (2017).
+WARMUP_FRACTION = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,8 +195,8 @@ def learning_rate_schedule(recipe, authors_epochs):
     kind = schedule["kind"]
     if kind == "constant":
         return lambda epoch: initial
-    if kind == "cosine":
-        raise ValueError("The cosine schedule runs per step, in the optimizer: see `make_optimizer`.")
+    if kind in SCHEDULES:
+        raise ValueError(f"The {kind} schedule runs per step, in the optimizer: see `make_optimizer`.")
     if kind == "exponential":
         return lambda epoch: initial * math.exp(-epoch / schedule["decay_epochs"])
     if kind == "piecewise":
@@ -203,10 +212,19 @@ def learning_rate_schedule(recipe, authors_epochs):
 def make_optimizer(recipe, steps=None):
     """The recipe's optimizer; `steps` (the run's total) sizes a per-step schedule."""
     learning_rate = recipe["learning_rate"]
-    if recipe["schedule"]["kind"] == "cosine":
-        if steps is None:
-            raise ValueError("A cosine schedule needs the run's number of steps, received steps=None.")
+    kind = recipe["schedule"]["kind"]
+    if kind in SCHEDULES and steps is None:
+        raise ValueError(f"A {kind} schedule needs the run's number of steps, received steps=None.")
+    if kind == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+    if kind == "warmup_cosine":
+        warmup_steps = max(1, round(WARMUP_FRACTION * steps))
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            0.0,
+            decay_steps=max(1, steps - warmup_steps),
+            warmup_target=learning_rate,
+            warmup_steps=warmup_steps,
+        )
     if recipe["optimizer"] == "sgd":
         return keras.optimizers.SGD(
             learning_rate=learning_rate,
@@ -271,7 +289,7 @@ def train(spec, verbose="auto", reuse=True):
     if models.get_spec(spec.network).training_setup is not None:
         batches = batches.map(lambda pixels, labels: ({"pixels": pixels, "labels": labels}, labels))
     callbacks = []
-    if recipe["schedule"]["kind"] != "cosine":  # per-epoch schedules; cosine lives in the optimizer
+    if recipe["schedule"]["kind"] not in SCHEDULES:  # per-step ones live in the optimizer
         authors_epochs = models.get_recipe(spec.network)["epochs"]
         callbacks.append(
             keras.callbacks.LearningRateScheduler(learning_rate_schedule(recipe, authors_epochs))

@@ -82,6 +82,20 @@ def test_cosine_schedule_decays_to_zero_over_the_run():
         training.make_optimizer({"optimizer": "adam", "learning_rate": 0.01, "schedule": {"kind": "cosine"}})
 
 
+def test_warmup_cosine_schedule_rises_for_a_tenth_of_the_run_then_decays_to_zero():
+    recipe = {"optimizer": "sgd", "learning_rate": 0.01, "schedule": {"kind": "warmup_cosine"}}
+    optimizer = training.make_optimizer(recipe, steps=100)
+    rates = []
+    for step in (0, 5, 10, 55, 100):
+        optimizer.iterations.assign(step)
+        rates.append(float(optimizer.learning_rate))
+    np.testing.assert_allclose(rates, [0.0, 0.005, 0.01, 0.005, 0.0], atol=1e-7)
+    with pytest.raises(ValueError, match="warmup_cosine schedule needs the run's number of steps"):
+        training.make_optimizer(recipe)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        TrainingSpec("allconv", "fashion_mnist", schedule="warmup")
+
+
 def test_short_run_options_reach_the_trained_model(shared_data):
     spec = TrainingSpec("lenet", "fashion_mnist", batch_norm_momentum=0.8, schedule="cosine", **TINY)
     model = training.train(spec, verbose=0).model
