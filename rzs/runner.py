@@ -45,13 +45,14 @@ from rzs.store import RunStore, config_key
 
 LOG_TAIL_LINES = 25
 ATTEMPT_HEADER = "=== "  # starts the line a worker writes to a task's log as it starts it
-# Results a local worker process computes before a fresh one replaces it: enough
-# that the quick profile's two workers are never replaced (a replacement costs
-# the TensorFlow import and the network's traced step), few enough that memory a
-# long grid leaks is given back now and then. Keras and TensorFlow keep about
-# 13 MiB per model built: one process grew from 850 to 1360 MiB over 40 LeNet,
-# ResNet-18 and VGG-16 models (BENCHMARKS.md, "The local runner's idle time").
-TASKS_PER_PROCESS = 100
+# Results a local worker process computes before a fresh one replaces it. Keras
+# and TensorFlow keep something of every model built: a quick-profile worker grew
+# from about 850 MiB to 2.8 GiB over its first 48 models and to 3.5 GiB over 58,
+# about 45 MiB a model. Forty holds a worker near 2.6 GiB (the quick profile's two
+# workers, notebook and runner near 7 GiB together) and costs its training grid
+# two replacements, each a TensorFlow import and a traced step (BENCHMARKS.md,
+# "The local runner's idle time").
+TASKS_PER_PROCESS = 40
 # A result whose worker process died (killed, out of memory, crashed) while
 # computing it is started again once; the second death is reported.
 LOCAL_CRASHES_ALLOWED = 1
