@@ -62,6 +62,10 @@ class AttackSpec:
     def training_spec(self):
         return TrainingSpec(**self.model)
 
+    @property
+    def network(self):
+        return self.model["network"]
+
     def config(self):
         fields = dataclasses.asdict(self)
         fields["model"] = self.training_spec.config()

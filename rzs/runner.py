@@ -195,6 +195,7 @@ def _payload(spec, compute, store):
         "compute": f"{compute.__module__}:{compute.__qualname__}",
         "store": str(Path(store.root).resolve()),
         "name": f"{spec.kind}-{config_key(spec.config())}",
+        "network": getattr(spec, "network", None),
     }
 
 
@@ -320,6 +321,10 @@ def _set_environment(environment):
     os.environ.update(environment)
 
 
+# The network of the last result this worker process computed (see `compute_logged`).
+_last_network = None
+
+
 def compute_logged(payload, log_path):
     """Compute one payload in a worker process, its output appended to `log_path`.
 
@@ -327,12 +332,20 @@ def compute_logged(payload, log_path):
     header naming the host and process, so a retried task's log shows every
     start. The dtype policy is reset first; the computation seeds itself. A
     worker that computed other results before then gives the same bits as a
-    fresh one (tested). The Keras session is not cleared: that would clear
-    TensorFlow's caches too, and with them the compiled training step that
-    `rzs.training` reuses for the next model with the same graph.
+    fresh one (tested).
+
+    The Keras session is cleared when the network changes, not between two
+    results of one network: clearing drops TensorFlow's caches too, and with
+    them the compiled training step that `rzs.training` reuses for the next
+    model with the same graph. Without it a worker kept about 45 MiB of every
+    model it trained (BENCHMARKS.md, "The local runner's idle time").
     """
+    global _last_network
     import keras
 
+    if _last_network is not None and payload.get("network") != _last_network:
+        keras.backend.clear_session(free_memory=True)
+    _last_network = payload.get("network")
     keras.config.set_dtype_policy("float32")
     with open(log_path, "a") as log:
         log.write(

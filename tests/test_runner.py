@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from rzs import runner, zeroshot
+from rzs import robustness, runner, zeroshot
 from rzs.store import RunStore
 from worker_killer import AttemptKiller, attempt_headers, task_log
 
@@ -56,6 +56,26 @@ def test_a_reused_worker_gives_the_bits_of_a_fresh_one(shared_data, tmp_path):
         assert fresh_result.record["timings"]["reused_compiled_step"] is False
         for name in fresh_result.arrays:
             np.testing.assert_array_equal(reused_result.arrays[name], fresh_result.arrays[name])
+
+
+def test_a_worker_clears_the_keras_session_when_the_network_changes(tmp_path, monkeypatch):
+    import keras
+
+    cleared = []
+    monkeypatch.setattr(runner, "_last_network", None)
+    monkeypatch.setattr(runner, "compute_payload", lambda payload: None)
+    monkeypatch.setattr(keras.backend, "clear_session", lambda free_memory: cleared.append(free_memory))
+    for network in ["lenet", "lenet", "vit", "vit", "lenet"]:
+        assert runner.compute_logged({"name": "task", "network": network}, tmp_path / "task.log") is None
+    # Not between results of one network, whose compiled training step is reused.
+    assert cleared == [True, True]
+
+
+def test_attack_payloads_name_the_attacked_network(tmp_path):
+    model = zeroshot.specs_for("vit", "fashion_mnist", [], **TINY)[0]
+    attack = robustness.AttackSpec(model=dataclasses.asdict(model), attack="pixel")
+    for spec in (model, attack):
+        assert runner._payload(spec, zeroshot.get_or_train, RunStore(tmp_path))["network"] == "vit"
 
 
 def _worker_processes(store):
