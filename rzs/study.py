@@ -41,47 +41,47 @@ NETWORK_OPTIONS = (
 class Study:
     """The parameters shared by every notebook (see notebooks/profiles/*.yaml)."""
 
-    profile: str = "quick"
-    dataset: str = "fashion_mnist"
-    networks: list = dataclasses.field(default_factory=lambda: ["lenet"])
+    profile: str = "quick"  # names the figures/<profile>/ and tables/<profile>/ folders
+    dataset: str = "fashion_mnist"  # cifar10, cifar100, mnist, fashion_mnist or npz:PATH
+    networks: list = dataclasses.field(default_factory=lambda: ["lenet"])  # any of rzs.models.list_models()
     excluded_classes: list | None = None  # None: every class
     per_class_train: int | None = None  # None: the whole training set
-    per_class_test: int | None = None
-    width: float = 1.0
+    per_class_test: int | None = None  # test images per class (None: all)
+    width: float = 1.0  # channel multiplier; 1.0: the networks as the authors built them
     epochs: int | None = None  # None: the authors' recipe
-    batch_size: int | None = None
-    augmentation: bool | None = None
-    precision: str = "float32"
+    batch_size: int | None = None  # None: the authors' recipe
+    augmentation: bool | None = None  # None: the recipe's (flips + 1/8 shifts)
+    precision: str = "float32"  # training precision: float32, mixed_bfloat16 or mixed_float16
     # Recipe overrides for short runs (rzs.training.TrainingSpec); None keeps the recipe's.
-    batch_norm_momentum: float | None = None
-    dropout_scale: float | None = None
-    optimizer: str | None = None
-    learning_rate: float | None = None
-    schedule: str | None = None
-    network_options: dict = dataclasses.field(default_factory=dict)
-    seed: int = 0
-    workers: int = 1
-    backend: str = "local"
-    results_dir: str = "../results"
-    figures_dir: str = "../figures"
-    tables_dir: str = "../tables"
+    batch_norm_momentum: float | None = None  # None: Keras' 0.99, as the authors; short CPU runs need about 0.9
+    dropout_scale: float | None = None  # None: the networks' dropout; 0 turns it off
+    optimizer: str | None = None  # None: the recipe's; or sgd / adam
+    learning_rate: float | None = None  # None: the recipe's
+    schedule: str | None = None  # None: the recipe's; cosine (per-step decay to 0) or warmup_cosine
+    network_options: dict = dataclasses.field(default_factory=dict)  # per-network overrides, e.g. {"vit": {"epochs": 10}}
+    seed: int = 0  # training and attack seed
+    workers: int = 1  # results computed at once, each in its own process
+    backend: str = "local"  # local (subprocesses), inline or ray (pip install rzs[ray])
+    results_dir: str = "../results"  # the run store
+    figures_dir: str = "../figures"  # figures go to <figures_dir>/<profile>/
+    tables_dir: str = "../tables"  # tables go to <tables_dir>/<profile>/
     # Metric options (docs/metrics.md): DBM's power q, AM's distance and reduction, and
     # whether the soft labels of test or train images are measured.
-    metric_q: float = 2
-    am_distance: str = "l1"
-    am_reduce: str = "image"
-    metric_images: str = "test"
+    metric_q: float = 2  # DBM's power q (docs/metrics.md)
+    am_distance: str = "l1"  # AM's distance: l1 or l2
+    am_reduce: str = "image"  # AM's reduction: image or mean (docs/metrics.md)
+    metric_images: str = "test"  # soft labels of the excluded class's test or train images
     # Attacks (rzs.robustness): which, at which budgets th, on how many of the first test
     # images, with which black-box search and budget (the authors': CMA-ES, 400 x 100).
-    attacks: list = dataclasses.field(default_factory=lambda: ["pixel", "threshold"])
-    thresholds: list = dataclasses.field(default_factory=lambda: [1, 3, 5, 10])
-    attack_images: int = 100
-    attack_strategy: str = "cmaes"
-    attack_population: int = 400
-    attack_generations: int = 100
+    attacks: list = dataclasses.field(default_factory=lambda: ["pixel", "threshold"])  # also fgsm, bim, pgd, carlini_wagner_l2, deepfool
+    thresholds: list = dataclasses.field(default_factory=lambda: [1, 3, 5, 10])  # th: pixels changed (pixel) or largest change on 0-255 (others)
+    attack_images: int = 100  # the first test images are attacked (the authors: 1000)
+    attack_strategy: str = "cmaes"  # cmaes or de
+    attack_population: int = 400  # candidates per generation (the authors: 400)
+    attack_generations: int = 100  # generations per image and th (the authors: 100)
     # Defences (rzs.defences): which, and on which networks (None: every network).
-    defences: list = dataclasses.field(default_factory=list)
-    defence_networks: list | None = None
+    defences: list = dataclasses.field(default_factory=list)  # any of rzs.defences.list_defences()
+    defence_networks: list | None = None  # None: every network of the study
     alpha: float = 0.05  # significance level of the summary's verdicts
 
     @classmethod
