@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import optimize, special
 
 # float32 softmax rows sum to 1 within ~N * 6e-8; 1e-3 accepts any float32 or float16 pipeline
 # but still rejects raw capsule lengths or logits, which miss 1 by far more.
@@ -26,6 +27,27 @@ SUM_TOLERANCE = 1e-3
 DISTANCE_ORDERS = {"l1": 1, "l2": 2}
 REDUCTIONS = ("image", "mean")
 MATRIX_SOURCES = ("amalgam", "zero_shot")
+# Per-class metric columns of `metrics_table` and their names in `network_metric_values`; the
+# calibrated ones exist when calibrated soft labels are given (docs/metrics.md, "Calibration").
+CLASS_METRICS = {
+    "dbm": "DBM",
+    "am": "AM",
+    "dbm_calibrated": "DBM (calibrated)",
+    "am_calibrated": "AM (calibrated)",
+}
+# Network-level metric columns (one value per network, repeated on each of its rows).
+NETWORK_METRICS = {
+    "embedded_dbi": "embedded DBI",
+    "embedded_dbi_calibrated": "embedded DBI (calibrated)",
+}
+# Temperatures the calibration may choose from (docs/metrics.md, "Calibration"). A model that
+# separates its calibration images perfectly drives the fitted temperature towards 0; the bounds
+# keep it finite and say so by landing on one.
+TEMPERATURE_BOUNDS = (1e-2, 1e2)
+# A classifier of C classes is degenerate when its accuracy or its mean confidence on test images
+# of its own classes closes less than this fraction of the gap from chance (1/C) to 1, or when it
+# never predicts one of its classes (docs/metrics.md, "Metric hygiene").
+DEGENERATE_GAP_FRACTION = 0.25
 
 
 def check_soft_labels(soft_labels, name="soft_labels"):
@@ -263,44 +285,162 @@ def amalgam_metric(zero_shot_soft_labels, full_soft_labels, excluded, distance="
     return float(distances.mean())
 
 
+def softmax_at_temperature(log_scores, temperature):
+    """Soft labels of log-scale class scores z divided by a temperature T.
+
+        p[m, c] = exp(z[m, c] / T) / sum_k exp(z[m, k] / T)
+
+    log_scores: (M, C) logits, or log-probabilities (they differ from logits by one constant per
+    row, which the softmax ignores). temperature: T > 0; T = 1 gives the model's own soft labels,
+    T > 1 flattens them, T < 1 sharpens them. Returns (M, C) float64 probability rows.
+    """
+    scores = _check_log_scores(log_scores, "log_scores")
+    if isinstance(temperature, bool) or not np.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature must be a finite number > 0; received {temperature!r}")
+    return special.softmax(scores / float(temperature), axis=1)
+
+
+def fit_temperature(log_scores, labels):
+    """The temperature T minimising the mean negative log-likelihood of `labels` (Guo et al. 2017).
+
+        T* = argmin_T  -1/M * sum_m log softmax(z_m / T)[y_m],   T in TEMPERATURE_BOUNDS
+
+    log_scores: (M, C) logits or log-probabilities of M in-distribution images the model was not
+    trained on. labels: (M,) their classes in [0, C-1]. The likelihood is convex in 1/T, so the
+    bounded scalar search finds its minimum; a T on a bound means the images are separated (or
+    confused) beyond what a temperature can express. Returns T as a float.
+    """
+    scores = _check_log_scores(log_scores, "log_scores")
+    labels = np.asarray(labels)
+    if labels.shape != (len(scores),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"labels must be {len(scores)} integer classes, one per row of log_scores; received "
+            f"{labels.dtype} array of shape {labels.shape}"
+        )
+    if len(labels) and not (0 <= labels.min() and labels.max() < scores.shape[1]):
+        raise ValueError(
+            f"labels must lie in [0, {scores.shape[1] - 1}]; received values from {labels.min()} "
+            f"to {labels.max()}"
+        )
+    rows = np.arange(len(labels))
+
+    def negative_log_likelihood(log_temperature):
+        scaled = scores / np.exp(log_temperature)
+        return float(np.mean(special.logsumexp(scaled, axis=1) - scaled[rows, labels]))
+
+    low, high = np.log(TEMPERATURE_BOUNDS)
+    fitted = optimize.minimize_scalar(negative_log_likelihood, bounds=(low, high), method="bounded")
+    return float(np.exp(fitted.x))
+
+
+def classifier_hygiene(soft_labels, labels):
+    """Is a classifier usable? Its accuracy, classes predicted and confidence on its own classes.
+
+    soft_labels: (M, C) soft labels of test images of the classifier's own C classes (for C_-i:
+    every test image but class i's). labels: (M,) their classes in the classifier's numbering.
+    With chance = 1/C and bound = chance + DEGENERATE_GAP_FRACTION * (1 - chance), the classifier
+    is degenerate when
+
+        classes_predicted < C            (a class it never predicts),
+        accuracy < bound                 (barely better than guessing), or
+        mean_confidence < bound          (near-uniform outputs: mean of max_c p[m, c]).
+
+    Returns a dict with accuracy, classes_predicted, mean_confidence, degenerate (bool) and
+    reason ("" when not degenerate, else every rule it breaks, separated by "; ").
+    """
+    probabilities = check_soft_labels(soft_labels, "soft_labels")
+    labels = np.asarray(labels)
+    if labels.shape != (len(probabilities),):
+        raise ValueError(
+            f"labels must hold one class per row of soft_labels ({len(probabilities)}); received "
+            f"shape {labels.shape}"
+        )
+    num_classes = probabilities.shape[1]
+    predictions = probabilities.argmax(axis=1)
+    accuracy = float(np.mean(predictions == labels))
+    classes_predicted = len(np.unique(predictions))
+    mean_confidence = float(probabilities.max(axis=1).mean())
+    chance = 1.0 / num_classes
+    bound = chance + DEGENERATE_GAP_FRACTION * (1.0 - chance)
+    reasons = []
+    if classes_predicted < num_classes:
+        reasons.append(f"predicts {classes_predicted} of its {num_classes} classes")
+    if accuracy < bound:
+        reasons.append(f"accuracy {accuracy:.3f} < {bound:.3f}")
+    if mean_confidence < bound:
+        reasons.append(f"mean confidence {mean_confidence:.3f} < {bound:.3f}")
+    return {
+        "accuracy": accuracy,
+        "classes_predicted": classes_predicted,
+        "mean_confidence": mean_confidence,
+        "degenerate": bool(reasons),
+        "reason": "; ".join(reasons),
+    }
+
+
 def metrics_table(soft_labels_by_class, network, class_names=None, q=2, distance="l1",
-                  reduce="image"):
+                  reduce="image", calibrated=None, embedded_q=1):
     """Tidy table of one network's metrics: one row per excluded class.
 
     soft_labels_by_class: {i: (Q_i (M_i, N-1), P_i (M_i, N))} as stored by the engine.
     network: name written in every row. class_names: N names (default: "0" ... "N-1").
     q, distance, reduce: as in ``davies_bouldin_metric`` and ``amalgam_metric``.
-    Returns columns network, excluded_class, class_name, images (M_i), dbm (S_i), am (AM_i),
-    and the network-level dbm_mean, dbm_std, am_mean, am_std over the excluded classes in the
-    mapping (std with ddof=1: the spread of the class values, NaN for a single class).
+    calibrated: optional mapping like soft_labels_by_class holding the same images' soft labels
+    after temperature calibration; adds dbm_calibrated, am_calibrated, embedded_dbi_calibrated.
+    embedded_q: scatter power of ``embedded_davies_bouldin_index`` (1: the standard index).
+    Returns columns network, excluded_class, class_name, images (M_i), dbm (S_i), am (AM_i), the
+    network-level embedded_dbi (the same on every row; NaN for fewer than two classes or
+    coinciding centroids, where it is undefined), and for every per-class metric its
+    network-level <metric>_mean and <metric>_std over the excluded classes in the mapping (std
+    with ddof=1: the spread of the class values, NaN for a single class).
     Tables of several networks concatenate with ``pd.concat``.
     """
     checked, num_classes = check_soft_labels_by_class(soft_labels_by_class)
     names = check_class_names(class_names, num_classes)
-    rows = [
-        {
-            "network": network,
-            "excluded_class": index,
-            "class_name": names[index],
-            "images": len(zero_shot),
-            "dbm": davies_bouldin_metric(zero_shot, q=q),
-            "am": amalgam_metric(zero_shot, full, index, distance=distance, reduce=reduce),
-        }
-        for index, (zero_shot, full) in checked.items()
-    ]
+    versions = {"": checked}
+    if calibrated is not None:
+        calibrated_checked, _ = check_soft_labels_by_class(calibrated)
+        if calibrated_checked.keys() != checked.keys() or any(
+            calibrated_checked[i][0].shape != checked[i][0].shape for i in checked
+        ):
+            raise ValueError(
+                "calibrated must hold the same excluded classes and images as "
+                f"soft_labels_by_class; received classes {sorted(calibrated_checked)} for "
+                f"{sorted(checked)}"
+            )
+        versions["_calibrated"] = calibrated_checked
+    rows = []
+    for index, (zero_shot, _) in checked.items():
+        row = {"network": network, "excluded_class": index, "class_name": names[index],
+               "images": len(zero_shot)}
+        for suffix, pairs in versions.items():
+            zero_shot_version, full_version = pairs[index]
+            row[f"dbm{suffix}"] = davies_bouldin_metric(zero_shot_version, q=q)
+            row[f"am{suffix}"] = amalgam_metric(
+                zero_shot_version, full_version, index, distance=distance, reduce=reduce
+            )
+        rows.append(row)
     table = pd.DataFrame(rows)
-    for metric in ("dbm", "am"):
-        table[f"{metric}_mean"] = table[metric].mean()
-        table[f"{metric}_std"] = table[metric].std(ddof=1)
+    for suffix, pairs in versions.items():
+        table[f"embedded_dbi{suffix}"] = _embedded_index_or_nan(pairs, embedded_q)
+    for column in CLASS_METRICS:
+        if column in table:
+            table[f"{column}_mean"] = table[column].mean()
+            table[f"{column}_std"] = table[column].std(ddof=1)
     return table
 
 
 def network_metric_values(table):
     """Long table of per-network metric values, the input of ``rzs.stats.correlation_table``.
 
-    table: one or more ``metrics_table`` results concatenated.
-    Returns columns network, metric ("DBM" or "AM"), value (mean over excluded classes),
-    std (ddof=1) and classes (how many excluded classes the mean rests on).
+    table: one or more ``metrics_table`` results concatenated, optionally with seed and defence
+    columns (as ``rzs.study.Study.metrics_table`` gives) and a boolean degenerate column.
+    Returns one row per network (and seed and defence, where the table has them) and metric:
+    columns network, [seed, defence,] metric (the names of CLASS_METRICS and NETWORK_METRICS:
+    "DBM", "AM", "embedded DBI", and "DBM (calibrated)" ... where the table has them), value (for
+    per-class metrics the mean over excluded classes), std (ddof=1; NaN for network-level
+    metrics), classes (how many excluded classes the value rests on) and, with a degenerate
+    column, degenerate_models (how many of those classes' leave-one-out models are degenerate).
     """
     missing = {"network", "dbm", "am"} - set(table.columns)
     if missing:
@@ -308,12 +448,22 @@ def network_metric_values(table):
             f"table must be a metrics_table result; received columns {list(table.columns)}, "
             f"missing {sorted(missing)}"
         )
-    long = table.melt(id_vars="network", value_vars=["dbm", "am"], var_name="metric")
-    long["metric"] = long["metric"].str.upper()
-    summary = long.groupby(["network", "metric"], sort=False)["value"].agg(
+    keys = [column for column in ("network", "seed", "defence") if column in table]
+    class_metrics = [column for column in CLASS_METRICS if column in table]
+    network_metrics = [column for column in NETWORK_METRICS if column in table]
+    long = table.melt(id_vars=keys, value_vars=class_metrics + network_metrics, var_name="metric")
+    names = {**CLASS_METRICS, **NETWORK_METRICS}
+    grouped = long.groupby([*keys, "metric"], sort=False)["value"]
+    summary = grouped.agg(
         value="mean", std=lambda values: values.std(ddof=1), classes="count"
-    )
-    return summary.reset_index()
+    ).reset_index()
+    # A network-level value is repeated on every class row: its spread over classes is not one.
+    summary.loc[summary["metric"].isin(network_metrics), "std"] = np.nan
+    if "degenerate" in table:
+        degenerate = table.groupby(keys, sort=False)["degenerate"].sum().rename("degenerate_models")
+        summary = summary.merge(degenerate.astype(int).reset_index(), on=keys, how="left")
+    summary["metric"] = summary["metric"].map(names)
+    return summary
 
 
 def class_amalgam_matrix(soft_labels_by_class, source="amalgam"):
@@ -333,6 +483,28 @@ def class_amalgam_matrix(soft_labels_by_class, source="amalgam"):
         rows = zero_shot if kind == "zero_shot" else amalgam_proportions(full, index)
         matrix[index] = embed_zero_shot(rows, index).mean(axis=0)
     return matrix
+
+
+def _embedded_index_or_nan(soft_labels_by_class, q):
+    if len(soft_labels_by_class) < 2:
+        return np.nan
+    try:
+        return embedded_davies_bouldin_index(soft_labels_by_class, q=q)
+    except ValueError:  # coinciding centroids: the index is undefined there
+        return np.nan
+
+
+def _check_log_scores(log_scores, name):
+    try:
+        scores = np.asarray(log_scores, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a numeric (M, C) array; received {type(log_scores).__name__}") from error
+    if scores.ndim != 2 or scores.shape[1] < 2 or not np.isfinite(scores).all():
+        raise ValueError(
+            f"{name} must be a finite 2-D array of shape (M images, C >= 2 classes); received "
+            f"shape {scores.shape}{'' if np.isfinite(scores).all() else ' with non-finite entries'}"
+        )
+    return scores
 
 
 def _scatter(points, power):

@@ -10,17 +10,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from rzs import data, metrics, models, robustness, runner, stats, zeroshot
+from rzs import data, metrics, models, reliability, robustness, runner, stats, zeroshot
 from rzs.store import RunStore
 from rzs.training import PRECISIONS, TrainingSpec
 
 VANILLA = "vanilla"  # the defence column's value for undefended networks
+# "temperature": DBM, AM and the embedded DBI are also computed on soft labels whose temperature
+# was fitted on held-out in-distribution images (docs/metrics.md, "Calibration").
+CALIBRATIONS = ("none", "temperature")
 # The TrainingSpec fields a study sets for every network, each from its field of the same name;
-# the spec's other fields come from the network, the dataset, the class left out and the defence.
+# the spec's other fields come from the network, the dataset, the class left out, the defence and
+# the seed (one of `seeds`).
 TRAINING_OPTIONS = tuple(
     field.name
     for field in dataclasses.fields(TrainingSpec)
-    if field.name not in ("network", "dataset", "excluded", "defence")
+    if field.name not in ("network", "dataset", "excluded", "defence", "seed")
 )
 # Per-network overrides a profile may set in `network_options`.
 NETWORK_OPTIONS = (
@@ -59,7 +63,7 @@ class Study:
     learning_rate: float | None = None  # None: the recipe's
     schedule: str | None = None  # None: the recipe's; cosine (per-step decay to 0) or warmup_cosine
     network_options: dict = dataclasses.field(default_factory=dict)  # per-network overrides, e.g. {"vit": {"epochs": 10}}
-    seed: int = 0  # training and attack seed
+    seeds: list = dataclasses.field(default_factory=lambda: [0])  # training and attack seeds; every model and table for each
     workers: int = 1  # results computed at once, each in its own process
     backend: str = "local"  # local (subprocesses), inline or ray (pip install rzs[ray])
     results_dir: str = "../results"  # the run store
@@ -71,6 +75,7 @@ class Study:
     am_distance: str = "l1"  # AM's distance: l1 or l2
     am_reduce: str = "image"  # AM's reduction: image or mean (docs/metrics.md)
     metric_images: str = "test"  # soft labels of the excluded class's test or train images
+    calibration: str = "none"  # none, or temperature: DBM, AM, embedded DBI also on calibrated soft labels
     # Attacks (rzs.robustness): which, at which budgets th, on how many of the first test
     # images, with which black-box search and budget (the authors': CMA-ES, 400 x 100).
     attacks: list = dataclasses.field(default_factory=lambda: ["pixel", "threshold"])  # also fgsm, bim, pgd, carlini_wagner_l2, deepfool
@@ -79,6 +84,10 @@ class Study:
     attack_strategy: str = "cmaes"  # cmaes or de
     attack_population: int = 400  # candidates per generation (the authors: 400)
     attack_generations: int = 100  # generations per image and th (the authors: 100)
+    attack_fitness: str = "margin"  # margin (log-margin from logits) or probability (the authors'); docs/attacks.md
+    attack_stop_on_convergence: bool = False  # True: cma's flat-fitness tolerances may end a search before its budget
+    attack_gradient_loss: str = "cross_entropy"  # fgsm, bim, pgd: cross_entropy or margin, from the logits
+    attack_random_start: bool = False  # pgd: start from a random point of the eps-ball (False: pgd is bim)
     # Defences (rzs.defences): which, and on which networks (None: every network).
     defences: list = dataclasses.field(default_factory=list)  # any of rzs.defences.list_defences()
     defence_networks: list | None = None  # None: every network of the study
@@ -136,6 +145,15 @@ class Study:
             raise ValueError(f"am_reduce must be one of {list(metrics.REDUCTIONS)}, received {self.am_reduce!r}.")
         if not isinstance(self.metric_q, (int, float)) or not self.metric_q > 0:
             raise ValueError(f"metric_q must be a number > 0, received {self.metric_q!r}.")
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(f"calibration must be one of {list(CALIBRATIONS)}, received {self.calibration!r}.")
+        if (
+            not isinstance(self.seeds, (list, tuple))
+            or not self.seeds
+            or any(isinstance(seed, bool) or not isinstance(seed, int) for seed in self.seeds)
+            or len(set(self.seeds)) != len(self.seeds)
+        ):
+            raise ValueError(f"seeds must be a non-empty list of distinct integers, received {self.seeds!r}.")
         if self.metric_images not in ("test", "train"):
             raise ValueError(f"metric_images must be 'test' or 'train', received {self.metric_images!r}.")
         if not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 1:
@@ -146,6 +164,18 @@ class Study:
                 raise ValueError(
                     f"defence_networks {unknown} are not among networks {list(self.networks)}."
                 )
+        if self.attack_fitness not in robustness.FITNESSES:
+            raise ValueError(
+                f"attack_fitness must be one of {list(robustness.FITNESSES)}, received {self.attack_fitness!r}."
+            )
+        if self.attack_gradient_loss not in robustness.GRADIENT_LOSSES:
+            raise ValueError(
+                f"attack_gradient_loss must be one of {list(robustness.GRADIENT_LOSSES)}, "
+                f"received {self.attack_gradient_loss!r}."
+            )
+        for name in ("attack_stop_on_convergence", "attack_random_start"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, received {getattr(self, name)!r}.")
         # Building every spec checks the remaining values (epochs, batch_size, th, defences, ...).
         self.attack_specs()
         for defence in self.defences:
@@ -163,29 +193,39 @@ class Study:
     def store(self):
         return RunStore(self.results_dir)
 
-    def spec_options(self, network, defence=None):
+    def spec_options(self, network, defence=None, seed=None):
+        """The TrainingSpec options of `network` for `seed` (default: the first of `seeds`)."""
         options = {name: getattr(self, name) for name in TRAINING_OPTIONS}
         options.update(self.network_options.get(network, {}))
+        options["seed"] = self.seeds[0] if seed is None else seed
         if defence is not None:
             options["defence"] = defence
         return options
 
-    def model_specs(self, network, defence=None):
-        """The leave-one-out specs of `network` for the study's classes, then the full model's."""
-        return zeroshot.specs_for(
-            network, self.dataset, self.classes, **self.spec_options(network, defence)
-        )
+    def model_specs(self, network, defence=None, seed=None):
+        """Per seed (default: each of `seeds` in turn), the leave-one-out specs of `network` for
+        the study's classes, then the full model's."""
+        return [
+            spec
+            for one_seed in (self.seeds if seed is None else [seed])
+            for spec in zeroshot.specs_for(
+                network, self.dataset, self.classes, **self.spec_options(network, defence, one_seed)
+            )
+        ]
 
-    def full_spec(self, network, defence=None):
-        return self.model_specs(network, defence)[-1]
+    def full_spec(self, network, defence=None, seed=None):
+        """The full model's spec for `seed` (default: the first of `seeds`)."""
+        return self.model_specs(network, defence, self.seeds[0] if seed is None else seed)[-1]
 
     def defended_networks(self):
         return self.networks if self.defence_networks is None else list(self.defence_networks)
 
     def train(self, networks=None, defence=None):
-        """Compute every missing model; prints and returns the grid report."""
+        """Compute every missing model, then its float32 predictions (`predict`); prints the grid reports."""
         specs = [spec for network in networks or self.networks for spec in self.model_specs(network, defence)]
-        return self._run(specs, zeroshot.get_or_train)
+        report = self._run(specs, zeroshot.get_or_train)
+        self._run(zeroshot.prediction_specs(specs), zeroshot.get_or_predict)
+        return report
 
     def train_defences(self):
         """Train (or derive, for test-time defences) every defended network's models."""
@@ -195,26 +235,22 @@ class Study:
             for network in self.defended_networks()
             for spec in self.model_specs(network, defence)
         ]
-        return self._run(specs, zeroshot.get_or_train)
+        report = self._run(specs, zeroshot.get_or_train)
+        self._run(zeroshot.prediction_specs(specs), zeroshot.get_or_predict)
+        return report
 
-    def zero_shot(self, network, defence=None):
-        """The stored `RawZeroShot` of `network` (trained by notebook 01, or 05 if defended)."""
-        missing = [
-            spec for spec in self.model_specs(network, defence) if not self.store.has(spec.kind, spec.config())
-        ]
+    def zero_shot(self, network, defence=None, seed=None):
+        """The stored `RawZeroShot` of `network` for `seed` (default: the first of `seeds`):
+        float32 predictions computed by notebook 01 (`train`), or 05 if defended."""
+        predictions = zeroshot.prediction_specs(self.model_specs(network, defence, self.seeds[0] if seed is None else seed))
+        missing = [spec for spec in predictions if not self.store.has(spec.kind, spec.config())]
         if missing:
             raise LookupError(
-                f"{len(missing)} of {network}'s models (defence {defence}) are not in "
-                f"{self.results_dir}; run notebook {'05' if defence else '01'} with the same "
-                "parameters first."
+                f"The predictions of {len(missing)} of {network}'s models (defence {defence}, seed "
+                f"{missing[0].training_spec.seed}) are not in {self.results_dir}; run notebook "
+                f"{'05' if defence else '01'} with the same parameters first."
             )
-        return zeroshot.raw_zero_shot(
-            network,
-            self.dataset,
-            self.store,
-            excluded_classes=self.classes,
-            **self.spec_options(network, defence),
-        )
+        return zeroshot.load_raw_zero_shot(network, predictions, self.store)
 
     def excluded_test_images(self, excluded, count):
         """The first `count` test images of class `excluded` (uint8), in dataset order."""
@@ -230,6 +266,7 @@ class Study:
                 rows.append(
                     {
                         "network": spec.network,
+                        "seed": spec.seed,
                         "defence": defence or VANILLA,
                         "model": "full" if spec.excluded is None else f"without {spec.excluded}",
                         "excluded_class": spec.excluded,
@@ -241,35 +278,118 @@ class Study:
         return pd.DataFrame(rows)
 
     def metrics_table(self, networks=None, defence=None):
-        """DBM and AM per network x excluded class (`rzs.metrics.metrics_table`)."""
+        """DBM, AM and the embedded DBI per network x seed x excluded class (`rzs.metrics.metrics_table`).
+
+        Columns of `rzs.metrics.metrics_table`, and seed, defence, precision (of the soft
+        labels), degenerate (the leave-one-out model is, by `hygiene_table`); with
+        `calibration="temperature"` also dbm_calibrated, am_calibrated, embedded_dbi_calibrated
+        and the fitted temperature_zero_shot (C_-i's) and temperature_full (C's).
+        """
         tables = []
         for network in networks or self.networks:
-            result = self.zero_shot(network, defence)
-            table = metrics.metrics_table(
-                result.soft_label_pairs(self.metric_images),
-                network,
-                result.class_names,
-                q=self.metric_q,
-                distance=self.am_distance,
-                reduce=self.am_reduce,
-            )
-            tables.append(table.assign(defence=defence or VANILLA))
+            for seed in self.seeds:
+                result = self.zero_shot(network, defence, seed)
+                calibrated, temperatures = None, None
+                if self.calibration == "temperature":
+                    calibrated, temperatures = result.calibrated_soft_label_pairs(self.metric_images)
+                table = metrics.metrics_table(
+                    result.soft_label_pairs(self.metric_images),
+                    network,
+                    result.class_names,
+                    q=self.metric_q,
+                    distance=self.am_distance,
+                    reduce=self.am_reduce,
+                    calibrated=calibrated,
+                )
+                if temperatures is not None:
+                    table["temperature_zero_shot"] = [temperatures[i][0] for i in table["excluded_class"]]
+                    table["temperature_full"] = [temperatures[i][1] for i in table["excluded_class"]]
+                hygiene = result.hygiene()
+                table["degenerate"] = [hygiene[i]["degenerate"] for i in table["excluded_class"]]
+                tables.append(table.assign(seed=seed, defence=defence or VANILLA, precision=result.precision))
         return pd.concat(tables, ignore_index=True)
+
+    def hygiene_table(self, networks=None, defence=None):
+        """Is every model usable? One row per network, seed and model (`rzs.metrics.classifier_hygiene`).
+
+        Columns network, seed, defence, model ("full" or "without i"), excluded_class (NaN for
+        the full model), classes (C it knows), accuracy_seen (on the test images of its own
+        classes), classes_predicted (distinct classes it predicts on them), mean_confidence
+        (mean largest soft label on them), excluded_confidence (the same on the excluded class's
+        images, the metrics' input; NaN for the full model), degenerate and reason
+        (docs/metrics.md, "Metric hygiene").
+        """
+        rows = []
+        for network in networks or self.networks:
+            for seed in self.seeds:
+                result = self.zero_shot(network, defence, seed)
+                pairs = result.soft_label_pairs("test")
+                for excluded, hygiene in result.hygiene().items():
+                    rows.append(
+                        {
+                            "network": network,
+                            "seed": seed,
+                            "defence": defence or VANILLA,
+                            "model": "full" if excluded is None else f"without {excluded}",
+                            "excluded_class": excluded,
+                            "classes": self.num_classes - (excluded is not None),
+                            "accuracy_seen": hygiene["accuracy"],
+                            "classes_predicted": hygiene["classes_predicted"],
+                            "mean_confidence": hygiene["mean_confidence"],
+                            "excluded_confidence": (
+                                float("nan") if excluded is None else float(pairs[excluded][0].max(axis=1).mean())
+                            ),
+                            "degenerate": hygiene["degenerate"],
+                            "reason": hygiene["reason"],
+                        }
+                    )
+        return pd.DataFrame(rows)
+
+    def reliability_table(self, attacks=False):
+        """Are differences between networks signal? `rzs.reliability.reliability_table` per quantity.
+
+        Quantities: every metric of `metrics.network_metric_values`, the full models' test
+        accuracy and, with `attacks`, every attack's accuracy per th over all attacked images
+        ("<attack> th=<th>") and over the correctly classified ones ("... (correct)").
+        """
+        values = [
+            metrics.network_metric_values(self.metrics_table()).rename(columns={"metric": "quantity"}),
+        ]
+        accuracy = self.accuracy_table()
+        values.append(
+            accuracy[accuracy["excluded_class"].isna()]
+            .rename(columns={"test_accuracy": "value"})
+            .assign(quantity="test accuracy")
+        )
+        if attacks:
+            summary = self.attack_summary()
+            quantity = summary["attack"] + " th=" + summary["th"].astype("Int64").astype(str)
+            values.append(summary.assign(quantity=quantity, value=summary["attack_accuracy"]))
+            values.append(
+                summary.assign(quantity=quantity + " (correct)", value=summary["attack_accuracy_on_correct"])
+            )
+        columns = ["network", "seed", "quantity", "value"]
+        return reliability.reliability_table(pd.concat([frame[columns] for frame in values], ignore_index=True))
 
     def attack_specs(self, networks=None, defence=None):
         """One `AttackSpec` per full model of `networks` (default all) and attack."""
         return [
             robustness.AttackSpec(
-                model=dataclasses.asdict(self.full_spec(network, defence)),
+                model=dataclasses.asdict(self.full_spec(network, defence, seed)),
                 attack=attack,
                 thresholds=tuple(self.thresholds),
                 images=self.attack_images,
                 strategy=self.attack_strategy,
                 population=self.attack_population,
                 generations=self.attack_generations,
-                seed=self.seed,
+                seed=seed,
+                fitness=self.attack_fitness,
+                stop_on_convergence=self.attack_stop_on_convergence,
+                gradient_loss=self.attack_gradient_loss,
+                random_start=self.attack_random_start,
             )
             for network in networks or self.networks
+            for seed in self.seeds
             for attack in self.attacks
         ]
 
@@ -295,7 +415,9 @@ class Study:
                     "same parameters first."
                 )
             for row in self.store.load(spec.kind, spec.config()).record["summary"]:
-                rows.append({"network": spec.model["network"], "defence": defence or VANILLA, **row})
+                rows.append(
+                    {"network": spec.model["network"], "seed": spec.model["seed"], "defence": defence or VANILLA, **row}
+                )
         return pd.DataFrame(rows)
 
     def defence_values(self):

@@ -258,7 +258,7 @@ def test_metrics_table_rows_match_the_metric_functions():
     soft_labels_by_class = random_soft_labels_by_class()
     table = metrics.metrics_table(soft_labels_by_class, "LeNet", ["a", "b", "c", "d"])
     assert list(table.columns) == [
-        "network", "excluded_class", "class_name", "images", "dbm", "am",
+        "network", "excluded_class", "class_name", "images", "dbm", "am", "embedded_dbi",
         "dbm_mean", "dbm_std", "am_mean", "am_std",
     ]
     assert list(table["class_name"]) == ["a", "b", "c", "d"]
@@ -268,6 +268,7 @@ def test_metrics_table_rows_match_the_metric_functions():
         assert row.am == pytest.approx(metrics.amalgam_metric(zero_shot, full, row.excluded_class))
     assert table["dbm_mean"].iloc[0] == pytest.approx(table["dbm"].mean())
     assert table["am_std"].iloc[0] == pytest.approx(np.std(table["am"], ddof=1))
+    assert (table["embedded_dbi"] == metrics.embedded_davies_bouldin_index(soft_labels_by_class)).all()
 
 
 def test_metrics_table_options_reach_the_metrics():
@@ -299,7 +300,7 @@ def test_network_metric_values_summarises_each_network():
     )
     values = metrics.network_metric_values(table)
     assert list(values.columns) == ["network", "metric", "value", "std", "classes"]
-    assert len(values) == 4
+    assert len(values) == 6 and set(values["metric"]) == {"DBM", "AM", "embedded DBI"}
     resnet_am = values[(values["network"] == "ResNet") & (values["metric"] == "AM")].iloc[0]
     assert resnet_am["value"] == pytest.approx(table[table["network"] == "ResNet"]["am"].mean())
     assert resnet_am["classes"] == 4
