@@ -4,15 +4,18 @@ One `AttackSpec` = one attack, at every budget th of a list, on the first
 `images` test images of one trained model (the authors attack the first 1000
 test images, whether or not the model classifies them correctly). Its result
 holds the per-image table (`table.csv`) and the per-th summary in the record.
+
+Every attack runs on a float32 copy of the trained model
+(`rzs.inference.load_float32_model`), whatever precision it was trained in;
+the record says so (`inference_precision`), and so does the cache key.
 """
 
 import dataclasses
 import time
 
-import keras
 import pandas as pd
 
-from rzs import attacks, reproducibility, zeroshot
+from rzs import attacks, inference, reproducibility, zeroshot
 from rzs.training import TrainingSpec
 
 EVOLUTIONARY_ATTACKS = ("pixel", "threshold")
@@ -21,6 +24,8 @@ LINF_GRADIENT_ATTACKS = ("fgsm", "bim", "pgd")
 UNBUDGETED_ATTACKS = ("carlini_wagner_l2", "deepfool")
 ATTACKS = EVOLUTIONARY_ATTACKS + LINF_GRADIENT_ATTACKS + UNBUDGETED_ATTACKS
 STRATEGIES = ("cmaes", "de")
+FITNESSES = ("margin", "probability")
+GRADIENT_LOSSES = ("cross_entropy", "margin")
 TABLE_FILE = "table.csv"
 
 
@@ -36,6 +41,10 @@ class AttackSpec:
     population: int = 400
     generations: int = 100
     seed: int = 0
+    fitness: str = "margin"  # evolutionary attacks: "margin" or the authors' "probability"
+    stop_on_convergence: bool = False  # evolutionary attacks: let cma's tolerances end a search
+    gradient_loss: str = "cross_entropy"  # fgsm, bim, pgd: "cross_entropy" or "margin", from logits
+    random_start: bool = False  # pgd only: start from a random point of the eps-ball
 
     kind = "attack"
 
@@ -44,6 +53,15 @@ class AttackSpec:
             raise ValueError(f"attack must be one of {ATTACKS}, received {self.attack!r}.")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, received {self.strategy!r}.")
+        if self.fitness not in FITNESSES:
+            raise ValueError(f"fitness must be one of {FITNESSES}, received {self.fitness!r}.")
+        if self.gradient_loss not in GRADIENT_LOSSES:
+            raise ValueError(
+                f"gradient_loss must be one of {GRADIENT_LOSSES}, received {self.gradient_loss!r}."
+            )
+        for name in ("stop_on_convergence", "random_start"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, received {getattr(self, name)!r}.")
         object.__setattr__(self, "thresholds", tuple(self.thresholds))
         if self.attack not in UNBUDGETED_ATTACKS:
             bad = [th for th in self.thresholds if not isinstance(th, int) or not 1 <= th <= 255]
@@ -70,15 +88,27 @@ class AttackSpec:
         fields = dataclasses.asdict(self)
         fields["model"] = self.training_spec.config()
         fields["thresholds"] = list(self.thresholds)
-        if self.attack not in EVOLUTIONARY_ATTACKS:
-            # The search settings do not affect gradient attacks; keep them out of the key.
-            for name in ("strategy", "population", "generations"):
-                fields.pop(name)
+        fields["inference_precision"] = inference.INFERENCE_PRECISION
+        # Settings that do not affect an attack stay out of its key.
+        if self.attack in EVOLUTIONARY_ATTACKS:
+            unused = ("gradient_loss", "random_start")
+        else:
+            unused = ("strategy", "population", "generations", "fitness", "stop_on_convergence")
+            if self.attack not in LINF_GRADIENT_ATTACKS:
+                unused += ("gradient_loss",)
+            if self.attack != "pgd":
+                unused += ("random_start",)
+        for name in unused:
+            fields.pop(name)
         return fields
 
 
 def run_attack(spec, model, images, labels):
-    """The attack's result table on `images` (uint8 NHWC) with true `labels`."""
+    """The attack's result table on `images` (uint8 NHWC) with true `labels`.
+
+    The attacks score a model that does not compute in float32 through a
+    float32 copy of it (`rzs.attacks.model_calls.scoring_model`).
+    """
     if spec.attack in EVOLUTIONARY_ATTACKS:
         function = attacks.pixel_attack if spec.attack == "pixel" else attacks.threshold_attack
         return function(
@@ -90,11 +120,15 @@ def run_attack(spec, model, images, labels):
             population=spec.population,
             generations=spec.generations,
             seed=spec.seed,
+            fitness=spec.fitness,
+            stop_on_convergence=spec.stop_on_convergence,
         )
     function = getattr(attacks, spec.attack)
     if spec.attack in UNBUDGETED_ATTACKS:
         return function(model, images, labels)
-    options = {"seed": spec.seed} if spec.attack == "pgd" else {}
+    options = {"loss": spec.gradient_loss}
+    if spec.attack == "pgd":
+        options.update(seed=spec.seed, random_start=spec.random_start)
     return pd.concat(
         [function(model, images, labels, eps=th / 255, **options) for th in spec.thresholds],
         ignore_index=True,
@@ -110,7 +144,7 @@ def get_or_attack(spec, store):
     def compute():
         training_spec = spec.training_spec
         trained = zeroshot.get_or_train(training_spec, store)
-        model = keras.saving.load_model(trained.path(zeroshot.MODEL_FILE))
+        model = inference.load_float32_model(trained.path(zeroshot.MODEL_FILE))
         dataset, _ = training_spec.load_data()
         images, labels = dataset.x_test[: spec.images], dataset.y_test[: spec.images]
         start = time.perf_counter()
@@ -121,6 +155,7 @@ def get_or_attack(spec, store):
             # NaN (th of unbudgeted attacks, accuracy on zero correct images) as JSON null.
             "summary": summary.astype(object).where(summary.notna(), None).to_dict(orient="records"),
             "timings": {"attack_seconds": seconds, "images_per_second": len(images) / seconds},
+            "inference_precision": inference.precision(model),
             **reproducibility.environment(),
         }
         return record, {}, lambda directory: table.to_csv(directory / TABLE_FILE, index=False)

@@ -1,10 +1,21 @@
 """Pixel (L0) and threshold (L-inf) attacks: black-box, score-based, evolutionary.
 
 Kotyan & Vargas, "Adversarial robustness assessment: Why in evaluation both L0
-and L-inf attacks are necessary" (PLOS ONE 2022). The search minimises the
-model's probability of the true class (untargeted) or 1 - the probability of
-the target class (targeted) and stops an image as soon as one candidate
-succeeds.
+and L-inf attacks are necessary" (PLOS ONE 2022). The search minimises a
+fitness computed in float32 from the model's log-scale scores
+(`rzs.attacks.model_calls`):
+
+- "margin" (the default): `s_y - max_{j != y} s_j`, the true class's
+  log-probability minus the best other one (targeted: the mirror,
+  `max_{j != t} s_j - s_t`). It keeps ranking candidates on images the model
+  is sure of, where every probability of the true class rounds to 1.0.
+- "probability": the authors' fitness, the probability of the true class
+  (targeted: 1 - the probability of the target). On a confident image every
+  candidate scores exactly 1.0 and the search has nothing to follow.
+
+An image's search ends at its first successful generation or after its last
+one; the search's own convergence tests end it early only when asked
+(`stop_on_convergence`), and each row records why it ended (`stop_reason`).
 
 Speed comes from batching: up to `max_batch_size // population` images are
 searched at once, the candidates of all of them are scored in one model call
@@ -18,13 +29,13 @@ import numpy as np
 import threadpoolctl
 from tqdm.auto import tqdm
 
-from rzs.attacks import validation
+from rzs.attacks import model_calls, validation
 from rzs.attacks.encodings import PixelEncoding, ThresholdEncoding
-from rzs.attacks.model_calls import predict_probabilities
 from rzs.attacks.results import build_table
 from rzs.attacks.search import CMAESSearch, DifferentialEvolutionSearch
 
 STRATEGIES = ("cmaes", "de")
+FITNESSES = ("margin", "probability")
 # The authors' binary search for an image's minimal th.
 BINARY_SEARCH_RANGE = (1, 127)
 
@@ -43,6 +54,8 @@ def pixel_attack(
     return_images=False,
     progress=True,
     cma_options=None,
+    fitness="margin",
+    stop_on_convergence=False,
 ):
     """Pixel attack (L0): change at most th pixels, each to any colour.
 
@@ -72,6 +85,12 @@ def pixel_attack(
         progress: show a progress bar over images.
         cma_options: dict of `cma.CMAOptions` overriding the defaults of
             `rzs.attacks.search.CMAESSearch`.
+        fitness: "margin" (log-margin, the default) or "probability" (the
+            authors' probability of the true class); see the module docstring.
+        stop_on_convergence: also end an image's search, unsuccessful, when
+            CMA-ES's own termination criteria fire (flat fitness, tiny steps),
+            as `cma` does by default. Off by default: a search that gives up on
+            a flat fitness reports an image as robust after part of its budget.
 
     Returns:
         The result table (`rzs.attacks.results.COLUMNS`), one row per image and
@@ -96,6 +115,8 @@ def pixel_attack(
         return_images,
         progress,
         cma_options,
+        fitness,
+        stop_on_convergence,
     )
 
 
@@ -113,6 +134,8 @@ def threshold_attack(
     return_images=False,
     progress=True,
     cma_options=None,
+    fitness="margin",
+    stop_on_convergence=False,
 ):
     """Threshold attack (L-inf): move every value by at most th.
 
@@ -123,8 +146,8 @@ def threshold_attack(
 
     Args:
         model, images, labels, strategy, population, generations, seed,
-        target_labels, max_batch_size, return_images, progress, cma_options:
-            as in `pixel_attack`.
+        target_labels, max_batch_size, return_images, progress, cma_options,
+        fitness, stop_on_convergence: as in `pixel_attack`.
         th: largest change of a value on the 0-255 scale: an int in [1, 255], a
             list of them, or None for the binary search of each image's minimal
             th in 1..127.
@@ -148,6 +171,8 @@ def threshold_attack(
         return_images,
         progress,
         cma_options,
+        fitness,
+        stop_on_convergence,
     )
 
 
@@ -197,6 +222,20 @@ class _RunningSearch:
     queries: int = 0
     best_fitness: float = np.inf
     best_candidate: np.ndarray | None = None
+    best_scores: np.ndarray | None = None
+
+
+@dataclasses.dataclass
+class _FinishedRow:
+    """One row of the result table: an image at one th, and how its search ended."""
+
+    image: int
+    th: int
+    queries: int
+    generations: int
+    stop_reason: str
+    adversarial: np.ndarray
+    scores: np.ndarray
 
 
 def _run_attack(
@@ -214,6 +253,8 @@ def _run_attack(
     return_images,
     progress,
     cma_options,
+    fitness,
+    stop_on_convergence,
 ):
     """Checks the arguments and runs the attack of `encoding`; see `pixel_attack`."""
     num_classes = model.output_shape[-1]
@@ -221,6 +262,12 @@ def _run_attack(
     target_labels = validation.check_target_labels(target_labels, labels, num_classes)
     th_values = _check_th(th, encoding.maximum_th)
     validation.check_choice(strategy, "strategy", STRATEGIES)
+    validation.check_choice(fitness, "fitness", FITNESSES)
+    if not isinstance(stop_on_convergence, bool):
+        raise ValueError(
+            "Expected `stop_on_convergence` to be True or False. Received: "
+            f"stop_on_convergence={stop_on_convergence!r}"
+        )
     # DE/best/1 needs two partners besides each member.
     population = validation.check_positive_integer(population, "population", minimum=3)
     generations = validation.check_positive_integer(generations, "generations")
@@ -242,6 +289,8 @@ def _run_attack(
         seed=seed,
         max_batch_size=max_batch_size,
         cma_options=cma_options,
+        fitness=fitness,
+        stop_on_convergence=stop_on_convergence,
     )
     records = run.run(th_values, progress)
     return _finish(run, records, return_images)
@@ -262,35 +311,44 @@ class _AttackRun:
     seed: int
     max_batch_size: int
     cma_options: dict | None
+    fitness: str
+    stop_on_convergence: bool
 
     def __post_init__(self):
         self.targeted = self.target_labels is not None
         self.objective_labels = self.target_labels if self.targeted else self.labels
-        self.clean_probabilities = predict_probabilities(
-            self.model, self.images, self.max_batch_size
+        self.scores_model = model_calls.scoring_model(self.model)
+        self.clean_scores = model_calls.predict_scores(
+            self.scores_model, self.images, self.max_batch_size
         )
-        clean_predictions = np.argmax(self.clean_probabilities, axis=1)
+        clean_predictions = np.argmax(self.clean_scores, axis=1)
         if self.targeted:
             self.clean_success = clean_predictions == self.target_labels
+            self.clean_stop_reason = "clean_on_target"
         else:
             self.clean_success = clean_predictions != self.labels
+            self.clean_stop_reason = "clean_misclassified"
 
-    def fitness_and_success(self, probabilities, image):
+    def fitness_and_success(self, scores, image):
         """Fitness (lower is better) and success of candidates for `image`.
 
         Args:
-            probabilities: array `(num_candidates, num_classes)`.
+            scores: array `(num_candidates, num_classes)` of log-scale scores.
             image: index of the attacked image.
 
         Returns:
             Arrays `(num_candidates,)`: float fitness and bool success.
         """
         objective_label = self.objective_labels[image]
-        objective_probability = probabilities[:, objective_label]
-        predicted = np.argmax(probabilities, axis=1)
+        predicted = np.argmax(scores, axis=1)
+        success = predicted == objective_label if self.targeted else predicted != objective_label
+        if self.fitness == "margin":
+            objective_labels = np.full(len(scores), objective_label)
+            return model_calls.margins(scores, objective_labels, self.targeted), success
+        objective_probability = model_calls.probabilities_from_scores(scores)[:, objective_label]
         if self.targeted:
-            return 1.0 - objective_probability, predicted == objective_label
-        return objective_probability, predicted != objective_label
+            return 1.0 - objective_probability, success
+        return objective_probability, success
 
     def new_search(self, image, th):
         """A search for `image` at `th`, seeded by (seed, image, th).
@@ -323,7 +381,7 @@ class _AttackRun:
             progress: show a progress bar over images.
 
         Returns:
-            List of finished rows `(image, th, queries, adversarial_image)`.
+            List of `_FinishedRow`.
         """
         if th_values is None:
             low, high = BINARY_SEARCH_RANGE
@@ -348,7 +406,17 @@ class _AttackRun:
             try:
                 th = next(schedule) if succeeded is None else schedule.send(succeeded)
                 while self.clean_success[image]:
-                    records.append((image, th, 0, self.images[image]))
+                    records.append(
+                        _FinishedRow(
+                            image,
+                            th,
+                            queries=0,
+                            generations=0,
+                            stop_reason=self.clean_stop_reason,
+                            adversarial=self.images[image],
+                            scores=self.clean_scores[image],
+                        )
+                    )
                     th = schedule.send(True)
             except StopIteration:
                 progress_bar.update(1)
@@ -392,59 +460,84 @@ class _AttackRun:
             self.encoding.decode(self.images[item.image], item.search.ask(), item.th)
             for item in running
         ]
-        probabilities = predict_probabilities(
-            self.model, np.concatenate(candidates), self.max_batch_size
+        scores = model_calls.predict_scores(
+            self.scores_model, np.concatenate(candidates), self.max_batch_size
         )
         outcomes = []
         offset = 0
         for item, item_candidates in zip(running, candidates):
-            item_probabilities = probabilities[offset : offset + len(item_candidates)]
+            item_scores = scores[offset : offset + len(item_candidates)]
             offset += len(item_candidates)
-            fitness, success = self.fitness_and_success(item_probabilities, item.image)
+            fitness, success = self.fitness_and_success(item_scores, item.image)
             item.queries += len(item_candidates)
             item.generation += 1
             if success.any():
                 # The generation that first succeeds ends the search; its best
-                # successful candidate is the adversarial image.
+                # successful candidate is the adversarial image, and the scores
+                # that made it succeed decide the row's success.
                 winner = np.argmin(np.where(success, fitness, np.inf))
-                records.append((item.image, item.th, item.queries, item_candidates[winner]))
+                records.append(
+                    self.finished_row(item, "success", item_candidates[winner], item_scores[winner])
+                )
                 outcomes.append((item, True))
                 continue
-            if fitness.min() < item.best_fitness:
-                item.best_fitness = fitness.min()
-                item.best_candidate = item_candidates[np.argmin(fitness)]
+            best = np.argmin(fitness)
+            if item.best_candidate is None or fitness[best] < item.best_fitness:
+                item.best_fitness = fitness[best]
+                item.best_candidate = item_candidates[best]
+                item.best_scores = item_scores[best]
             item.search.tell(fitness)
-            if item.generation < self.generations and not item.search.stopped:
+            convergence = item.search.convergence if self.stop_on_convergence else None
+            if item.generation < self.generations and convergence is None:
                 outcomes.append((item, None))
                 continue
-            records.append((item.image, item.th, item.queries, item.best_candidate))
+            stop_reason = "budget" if convergence is None else f"converged:{convergence}"
+            records.append(
+                self.finished_row(item, stop_reason, item.best_candidate, item.best_scores)
+            )
             outcomes.append((item, False))
         return outcomes
+
+    @staticmethod
+    def finished_row(item, stop_reason, adversarial, scores):
+        return _FinishedRow(
+            item.image,
+            item.th,
+            queries=item.queries,
+            generations=item.generation,
+            stop_reason=stop_reason,
+            adversarial=adversarial,
+            scores=scores,
+        )
 
 
 def _finish(run, records, return_images):
     """Builds the result table from the finished rows, sorted by image and th.
 
-    The adversarial images are scored once more in one call so that every
-    column of a row comes from the same evaluation of the returned image.
+    Success and the other columns come from the scores the search saw; the
+    adversarial images are scored once more, together, only to check that
+    decision (`rescored_success`).
     """
-    records.sort(key=lambda record: (record[0], record[1]))
-    image_indices = np.array([record[0] for record in records])
-    adversarial_images = np.stack([record[3] for record in records])
+    records.sort(key=lambda record: (record.image, record.th))
+    image_indices = np.array([record.image for record in records])
+    adversarial_images = np.stack([record.adversarial for record in records])
     table = build_table(
         attack=run.encoding.name,
         strategy=run.strategy,
         image_indices=image_indices,
-        th=np.array([record[1] for record in records], dtype="float64"),
+        th=np.array([record.th for record in records], dtype="float64"),
         labels=run.labels[image_indices],
         target_labels=None if run.target_labels is None else run.target_labels[image_indices],
-        original_probabilities=run.clean_probabilities[image_indices],
-        adversarial_probabilities=predict_probabilities(
-            run.model, adversarial_images, run.max_batch_size
+        original_scores=run.clean_scores[image_indices],
+        adversarial_scores=np.stack([record.scores for record in records]),
+        rescored_scores=model_calls.predict_scores(
+            run.scores_model, adversarial_images, run.max_batch_size
         ),
         originals=run.images[image_indices],
         adversarials=adversarial_images,
-        queries=np.array([record[2] for record in records]),
+        queries=np.array([record.queries for record in records]),
+        generations=np.array([record.generations for record in records]),
+        stop_reasons=np.array([record.stop_reason for record in records], dtype=object),
     )
     if return_images:
         return table, adversarial_images.astype("uint8")

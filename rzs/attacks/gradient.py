@@ -4,27 +4,26 @@ Gradients are taken with `tf.GradientTape` with respect to the raw pixels in
 [0, 255], through the whole model and so through its own preprocessing; these
 attacks therefore need the TensorFlow backend (the evolutionary attacks do not).
 
-The model contract gives probabilities, not logits. Where an attack needs
-logits (C&W, DeepFool) the log-probabilities stand in: they differ from the
-logits by one constant per image, so every difference between two classes,
-which is all these attacks use, is the logit difference.
+Every gradient is taken in float32 through the model's log-scale scores
+(`rzs.attacks.model_calls.scoring_model`): its logits where it ends in a
+softmax layer, its clipped log-probabilities otherwise (CapsNet). The
+cross-entropy is taken from them with a log-softmax, so its gradient does not
+vanish when the true class's probability rounds to 1; the margin loss and
+C&W and DeepFool use only differences between two classes' scores, which are
+the same from logits and from log-probabilities.
 
 Budgets follow the usual [0, 1] convention (eps 8/255 is 8 on the 0-255 scale).
 The adversarial images are real-valued in [0, 255]; they are not rounded to
 8-bit values, as in IBM ART, which the authors used.
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from rzs.attacks import validation
-from rzs.attacks.model_calls import predict_probabilities
+from rzs.attacks import model_calls, validation
 from rzs.attacks.results import build_table
 
-# Floor for probabilities before the logarithm, so a probability that
-# underflows to 0 gives a large finite loss instead of inf.
-_SMALLEST_PROBABILITY = 1e-30
+LOSSES = ("cross_entropy", "margin")
 
 
 def fgsm(
@@ -35,6 +34,7 @@ def fgsm(
     target_labels=None,
     batch_size=256,
     return_images=False,
+    loss="cross_entropy",
 ):
     """Fast gradient sign method (Goodfellow et al. 2015), L-inf.
 
@@ -50,6 +50,10 @@ def fgsm(
         target_labels: int array `(num_images,)` for a targeted attack, or None.
         batch_size: images per gradient computation.
         return_images: also return the adversarial images.
+        loss: the loss whose gradient sign is followed: "cross_entropy" (of
+            the true or target class, from the logits, as in IBM ART) or
+            "margin" (`s_y - max_{j != y} s_j` of the log-scale scores s,
+            targeted: the mirror).
 
     Returns:
         The result table (`rzs.attacks.results.COLUMNS`), one row per image with
@@ -69,6 +73,7 @@ def fgsm(
         target_labels=target_labels,
         batch_size=batch_size,
         return_images=return_images,
+        loss=loss,
     )
 
 
@@ -82,14 +87,15 @@ def bim(
     target_labels=None,
     batch_size=256,
     return_images=False,
+    loss="cross_entropy",
 ):
     """Basic iterative method (Kurakin et al. 2017): PGD from the clean image.
 
     Args:
         step_size: size of each signed-gradient step, on the [0, 1] scale.
         iterations: number of steps.
-        model, images, labels, eps, target_labels, batch_size, return_images:
-            as in `fgsm`.
+        model, images, labels, eps, target_labels, batch_size, return_images,
+        loss: as in `fgsm`.
 
     Returns:
         As in `fgsm`; `queries` is `iterations` per image.
@@ -107,6 +113,7 @@ def bim(
         target_labels=target_labels,
         batch_size=batch_size,
         return_images=return_images,
+        loss=loss,
     )
 
 
@@ -122,6 +129,7 @@ def pgd(
     target_labels=None,
     batch_size=256,
     return_images=False,
+    loss="cross_entropy",
 ):
     """Projected gradient descent (Madry et al. 2018), L-inf.
 
@@ -133,7 +141,7 @@ def pgd(
             instead of the clean image.
         seed: int >= 0 for the random start.
         model, images, labels, eps, step_size, iterations, target_labels,
-        batch_size, return_images: as in `bim`.
+        batch_size, return_images, loss: as in `bim`.
 
     Returns:
         As in `fgsm`; `queries` is `iterations` per image.
@@ -151,6 +159,7 @@ def pgd(
         target_labels=target_labels,
         batch_size=batch_size,
         return_images=return_images,
+        loss=loss,
     )
 
 
@@ -177,7 +186,7 @@ def carlini_wagner_l2(
     by gradient steps with a line search instead of Adam.
 
     Args:
-        confidence: margin kappa the adversarial class must win by (log-prob units).
+        confidence: margin kappa the adversarial class must win by (logit units).
         learning_rate: Adam learning rate on w.
         binary_search_steps: number of values of c tried per image.
         max_iterations: Adam steps per value of c.
@@ -199,7 +208,8 @@ def carlini_wagner_l2(
     initial_const = validation.check_positive_number(initial_const, "initial_const")
     targeted = target_labels is not None
     objective_labels = target_labels if targeted else labels
-    adam_step = _make_carlini_wagner_step(model, targeted, confidence, learning_rate)
+    scores_model = model_calls.scoring_model(model)
+    adam_step = _make_carlini_wagner_step(scores_model, targeted, confidence, learning_rate)
 
     adversarials = images.copy()
     for start in range(0, len(images), batch_size):
@@ -215,7 +225,7 @@ def carlini_wagner_l2(
     queries = np.full(len(images), binary_search_steps * max_iterations)
     return _table(
         "carlini_wagner_l2",
-        model,
+        scores_model,
         images,
         adversarials,
         labels,
@@ -255,7 +265,8 @@ def deepfool(
     images, labels, _ = _check_common(model, images, labels, None, batch_size)
     max_iterations = validation.check_positive_integer(max_iterations, "max_iterations")
     overshoot = validation.check_non_negative_number(overshoot, "overshoot")
-    log_probabilities_and_jacobian = _make_jacobian_function(model)
+    scores_model = model_calls.scoring_model(model)
+    log_probabilities_and_jacobian = _make_jacobian_function(scores_model)
 
     adversarials = images.copy()
     queries = np.zeros(len(images), dtype="int64")
@@ -264,9 +275,16 @@ def deepfool(
         adversarials[batch], queries[batch] = _deepfool_batch(
             log_probabilities_and_jacobian, images[batch], labels[batch], max_iterations, overshoot
         )
+    # DeepFool stops an image once it is misclassified: before its first
+    # iteration when the clean image already is.
+    stop_reasons = np.where(
+        queries == 0,
+        "clean_misclassified",
+        np.where(queries < max_iterations, "success", "budget"),
+    ).astype(object)
     return _table(
         "deepfool",
-        model,
+        scores_model,
         images,
         adversarials,
         labels,
@@ -275,6 +293,7 @@ def deepfool(
         queries=queries,
         batch_size=batch_size,
         return_images=return_images,
+        stop_reasons=stop_reasons,
     )
 
 
@@ -302,6 +321,7 @@ def _linf_attack(
     target_labels,
     batch_size,
     return_images,
+    loss,
 ):
     """FGSM, BIM and PGD: signed-gradient steps projected onto the eps-ball."""
     images, labels, target_labels = _check_common(model, images, labels, target_labels, batch_size)
@@ -311,12 +331,14 @@ def _linf_attack(
     step_size = validation.check_positive_number(step_size, "step_size")
     iterations = validation.check_positive_integer(iterations, "iterations")
     seed = validation.check_positive_integer(seed, "seed", minimum=0)
+    validation.check_choice(loss, "loss", LOSSES)
     targeted = target_labels is not None
     objective_labels = target_labels if targeted else labels
     # Untargeted steps climb the true class's loss, targeted ones descend the target's.
     step_pixels = (-1.0 if targeted else 1.0) * step_size * 255.0
     eps_pixels = eps * 255.0
-    loss_gradient = _make_loss_gradient(model)
+    scores_model = model_calls.scoring_model(model)
+    loss_gradient = _make_loss_gradient(scores_model, loss)
     rng = np.random.default_rng(seed)
 
     adversarials = images.copy()
@@ -337,7 +359,7 @@ def _linf_attack(
 
     return _table(
         attack,
-        model,
+        scores_model,
         images,
         adversarials,
         labels,
@@ -446,7 +468,7 @@ def _deepfool_batch(log_probabilities_and_jacobian, images, labels, max_iteratio
 
 def _table(
     attack,
-    model,
+    scores_model,
     images,
     adversarials,
     labels,
@@ -456,8 +478,17 @@ def _table(
     queries,
     batch_size,
     return_images,
+    stop_reasons=None,
 ):
-    """Result table of a gradient attack, one row per image."""
+    """Result table of a gradient attack, one row per image.
+
+    Gradient attacks decide success from one scoring of their final images,
+    so there is no second scoring to compare with. Each image runs its
+    `queries` iterations; `stop_reasons` (default "budget" for every row) says
+    otherwise for attacks that stop an image early.
+    """
+    if stop_reasons is None:
+        stop_reasons = np.full(len(images), "budget", dtype=object)
     table = build_table(
         attack=attack,
         strategy="gradient",
@@ -465,51 +496,62 @@ def _table(
         th=np.full(len(images), th, dtype="float64"),
         labels=labels,
         target_labels=target_labels,
-        original_probabilities=predict_probabilities(model, images, batch_size),
-        adversarial_probabilities=predict_probabilities(model, adversarials, batch_size),
+        original_scores=model_calls.predict_scores(scores_model, images, batch_size),
+        adversarial_scores=model_calls.predict_scores(scores_model, adversarials, batch_size),
+        rescored_scores=None,
         originals=images,
         adversarials=adversarials,
         queries=queries,
+        generations=queries,
+        stop_reasons=stop_reasons,
     )
     if return_images:
         return table, adversarials
     return table
 
 
-def _log_probabilities(model, images):
-    probabilities = model(images, training=False)
-    return keras.ops.log(keras.ops.maximum(probabilities, _SMALLEST_PROBABILITY))
+def _make_loss_gradient(scores_model, loss):
+    """Compiled function (images, labels) -> gradient of each image's loss.
 
-
-def _make_loss_gradient(model):
-    """Compiled function (images, labels) -> gradient of each image's cross-entropy."""
+    "cross_entropy": `-log_softmax(s)_label`; "margin": `max_{j != label} s_j
+    - s_label`, which also grows as the image moves away from `label`. Either
+    way untargeted attacks climb the loss of the true class and targeted ones
+    descend that of the target.
+    """
 
     @tf.function(reduce_retracing=True)
     def loss_gradient(images, labels):
         with tf.GradientTape() as tape:
             tape.watch(images)
-            log_probabilities = _log_probabilities(model, images)
+            scores = scores_model(images, training=False)
+            label_mask = tf.one_hot(labels, tf.shape(scores)[1], dtype=scores.dtype)
+            label_scores = tf.reduce_sum(scores * label_mask, axis=1)
+            if loss == "margin":
+                best_other = tf.reduce_max(scores - 1e9 * label_mask, axis=1)
+                losses = best_other - label_scores
+            else:
+                losses = tf.reduce_logsumexp(scores, axis=1) - label_scores
             # Summing the per-image losses leaves each image's gradient its own.
-            loss = -tf.reduce_sum(tf.gather(log_probabilities, labels, axis=1, batch_dims=1))
-        return tape.gradient(loss, images)
+            total = tf.reduce_sum(losses)
+        return tape.gradient(total, images)
 
     return loss_gradient
 
 
-def _make_jacobian_function(model):
-    """Compiled function images -> (log-probabilities, their Jacobian per image)."""
+def _make_jacobian_function(scores_model):
+    """Compiled function images -> (log-scale scores, their Jacobian per image)."""
 
     @tf.function(reduce_retracing=True)
     def log_probabilities_and_jacobian(images):
         with tf.GradientTape() as tape:
             tape.watch(images)
-            log_probabilities = _log_probabilities(model, images)
+            log_probabilities = scores_model(images, training=False)
         return log_probabilities, tape.batch_jacobian(log_probabilities, images)
 
     return log_probabilities_and_jacobian
 
 
-def _make_carlini_wagner_step(model, targeted, confidence, learning_rate):
+def _make_carlini_wagner_step(scores_model, targeted, confidence, learning_rate):
     """Compiled Adam step of the C&W objective; also returns the step's candidates."""
     first_decay, second_decay, adam_epsilon = 0.9, 0.999, 1e-8
 
@@ -518,7 +560,7 @@ def _make_carlini_wagner_step(model, targeted, confidence, learning_rate):
         with tf.GradientTape() as tape:
             tape.watch(w)
             candidates = (tf.tanh(w) + 1.0) / 2.0
-            log_probabilities = _log_probabilities(model, candidates * 255.0)
+            log_probabilities = scores_model(candidates * 255.0, training=False)
             objective_mask = tf.one_hot(objective, tf.shape(log_probabilities)[1])
             objective_score = tf.reduce_sum(log_probabilities * objective_mask, axis=1)
             best_other_score = tf.reduce_max(log_probabilities - 1e9 * objective_mask, axis=1)

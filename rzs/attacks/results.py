@@ -11,17 +11,33 @@ Every attack in `rzs.attacks` returns a DataFrame with the columns of `COLUMNS`:
 - `true_label`, `target_label` (<NA> when untargeted), `original_label` (the
   model's prediction on the clean image), `adversarial_label`.
 - `success`: the adversarial image is classified as anything but the true label
-  (untargeted) or as the target label (targeted).
+  (untargeted) or as the target label (targeted), decided once, from the
+  scores the attack itself computed for the returned image (for the
+  evolutionary attacks, in the generation's batch).
+- `rescored_success`: the same decision from scoring the returned image again
+  on its own; it differs from `success` only where batching changes the
+  float32 scores of an image that sits on a decision boundary.
 - `queries`: model evaluations the attack spent on the image: candidate images
   scored (pixel and threshold attacks) or gradient evaluations.
+- `generations`: generations of the search (pixel and threshold attacks) or
+  iterations (gradient attacks) the image used.
+- `stop_reason`: why the image's attack ended: "success", "budget" (every
+  generation or iteration used), "clean_misclassified" (untargeted: the clean
+  image is already misclassified, nothing is searched), "clean_on_target"
+  (targeted: the clean image is already the target class), or
+  "converged:<criterion>" (the search's own convergence test, only when
+  asked for, e.g. "converged:tolfun" for cma's flat-fitness stop).
 - `l0`: pixel positions (height x width) where any channel changed; `l2`,
   `linf`: norms of the perturbation on the 0-255 scale.
 - `true_probability_before`, `true_probability_after`: the model's probability
-  of the true class on the clean and on the adversarial image.
+  of the true class on the clean and on the adversarial image (float32 softmax
+  of the scores the attack computed).
 """
 
 import numpy as np
 import pandas as pd
+
+from rzs.attacks import model_calls
 
 COLUMNS = [
     "attack",
@@ -33,7 +49,10 @@ COLUMNS = [
     "original_label",
     "adversarial_label",
     "success",
+    "rescored_success",
     "queries",
+    "generations",
+    "stop_reason",
     "l0",
     "l2",
     "linf",
@@ -66,13 +85,16 @@ def build_table(
     th,
     labels,
     target_labels,
-    original_probabilities,
-    adversarial_probabilities,
+    original_scores,
+    adversarial_scores,
+    rescored_scores,
     originals,
     adversarials,
     queries,
+    generations,
+    stop_reasons,
 ):
-    """Assemble the result table; success is decided from `adversarial_probabilities`.
+    """Assemble the result table; success is decided from `adversarial_scores`.
 
     Args:
         attack, strategy: names written to every row.
@@ -81,22 +103,31 @@ def build_table(
         th: float array `(num_rows,)`, the budget of each row (NaN if none).
         labels: int array `(num_rows,)` of true labels.
         target_labels: int array `(num_rows,)`, or None for an untargeted attack.
-        original_probabilities, adversarial_probabilities: float arrays
-            `(num_rows, num_classes)`, the model's output on the clean and on the
-            adversarial image of each row.
+        original_scores, adversarial_scores: float arrays `(num_rows, num_classes)`,
+            the log-scale scores (`rzs.attacks.model_calls`) of the clean and of
+            the adversarial image of each row, as the attack computed them.
+        rescored_scores: float array `(num_rows, num_classes)`, the adversarial
+            images scored again, or None when `adversarial_scores` already are
+            the final scoring of the returned images.
         originals, adversarials: arrays `(num_rows, height, width, channels)`.
-        queries: int array `(num_rows,)`.
+        queries, generations: int arrays `(num_rows,)`.
+        stop_reasons: str array `(num_rows,)`.
 
     Returns:
         DataFrame with the columns of `COLUMNS`.
     """
-    adversarial_labels = np.argmax(adversarial_probabilities, axis=1)
+    adversarial_labels = np.argmax(adversarial_scores, axis=1)
+    rescored_labels = adversarial_labels if rescored_scores is None else np.argmax(rescored_scores, axis=1)
     if target_labels is None:
         success = adversarial_labels != labels
+        rescored_success = rescored_labels != labels
         target_column = pd.array([pd.NA] * len(labels), dtype="Int64")
     else:
         success = adversarial_labels == target_labels
+        rescored_success = rescored_labels == target_labels
         target_column = pd.array(target_labels, dtype="Int64")
+    original_probabilities = model_calls.probabilities_from_scores(original_scores)
+    adversarial_probabilities = model_calls.probabilities_from_scores(adversarial_scores)
     l0, l2, linf = perturbation_sizes(originals, adversarials)
     rows = np.arange(len(labels))
     return pd.DataFrame(
@@ -107,10 +138,13 @@ def build_table(
             "th": np.asarray(th, dtype="float64"),
             "true_label": labels,
             "target_label": target_column,
-            "original_label": np.argmax(original_probabilities, axis=1),
+            "original_label": np.argmax(original_scores, axis=1),
             "adversarial_label": adversarial_labels,
             "success": success,
+            "rescored_success": rescored_success,
             "queries": np.asarray(queries, dtype="int64"),
+            "generations": np.asarray(generations, dtype="int64"),
+            "stop_reason": np.asarray(stop_reasons, dtype=object),
             "l0": l0,
             "l2": l2,
             "linf": linf,
@@ -127,7 +161,13 @@ def summarize(table):
     The authors attack the first test images without filtering out those the model
     already gets wrong; the paper's attack accuracy is the share of all attacked
     images that end up misclassified. Both that and the share over the images
-    the model classified correctly are given.
+    the model classified correctly are given; the latter is the robustness
+    outcome, the former also counts the model's clean errors.
+
+    Two checks of the attack itself come with them: the share of failed rows
+    that stopped before their budget (0 unless a convergence stop was asked
+    for: a search that gave up early would make the model look more robust
+    than it is) and the number of rows whose success re-scoring contradicts.
 
     Args:
         table: a result table (see `COLUMNS`) with one th per image, such as
@@ -137,10 +177,15 @@ def summarize(table):
     Returns:
         DataFrame with one row per (attack, strategy, th) and the columns `images`,
         `attack_accuracy`, `correct_images`, `attack_accuracy_on_correct` (NaN
-        when no image was classified correctly) and `mean_queries`.
+        when no image was classified correctly), `mean_queries`,
+        `failed_stopped_early` (share of failed rows whose `stop_reason` is not
+        "budget"; NaN when no row failed) and `rescoring_disagreements`.
     """
     frame = table.assign(correct=table["original_label"] == table["true_label"])
     frame["success_on_correct"] = frame["success"].astype("float64").where(frame["correct"])
+    failed = ~frame["success"].astype(bool)
+    frame["failed_stopped_early"] = (frame["stop_reason"] != "budget").astype("float64").where(failed)
+    frame["rescoring_disagreement"] = frame["success"] != frame["rescored_success"]
     grouped = frame.groupby(["attack", "strategy", "th"], dropna=False, sort=True)
     summary = grouped.agg(
         images=("success", "size"),
@@ -148,6 +193,8 @@ def summarize(table):
         correct_images=("correct", "sum"),
         attack_accuracy_on_correct=("success_on_correct", "mean"),
         mean_queries=("queries", "mean"),
+        failed_stopped_early=("failed_stopped_early", "mean"),
+        rescoring_disagreements=("rescoring_disagreement", "sum"),
     )
     return summary.reset_index()
 

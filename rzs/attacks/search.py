@@ -87,9 +87,17 @@ class CMAESSearch:
         self._genotypes = None
 
     @property
-    def stopped(self):
-        """Whether cma's own termination criteria (flat fitness, tolerances) fired."""
-        return bool(self._strategy.stop())
+    def convergence(self):
+        """The first of cma's termination criteria that fired (e.g. "tolfun"), or None.
+
+        cma stops on a flat fitness (`tolfun`, `tolflatfitness`) and on small
+        steps (`tolx`); its budget criteria (`maxiter`, `maxfevals`) are left to
+        the attack, which counts generations itself.
+        """
+        criteria = [
+            name for name in self._strategy.stop() if name not in ("maxiter", "maxfevals")
+        ]
+        return criteria[0] if criteria else None
 
     def ask(self):
         """The next population, array `(population, dimension)` inside the box."""
@@ -115,7 +123,8 @@ class DifferentialEvolutionSearch:
         rng: `numpy.random.Generator` that draws all of the search's samples.
     """
 
-    stopped = False
+    # Differential evolution has no convergence test here: it runs to its budget.
+    convergence = None
 
     def __init__(self, lower, upper, population, rng):
         # float32 halves the memory traffic of a generation (784 x 784 values for
