@@ -307,8 +307,9 @@ def fit_temperature(log_scores, labels):
 
     log_scores: (M, C) logits or log-probabilities of M in-distribution images the model was not
     trained on. labels: (M,) their classes in [0, C-1]. The likelihood is convex in 1/T, so the
-    bounded scalar search finds its minimum; a T on a bound means the images are separated (or
-    confused) beyond what a temperature can express. Returns T as a float.
+    bounded scalar search finds its minimum. Images the model separates perfectly drive T down
+    until the likelihood is 1 to double precision (a T near the lower bound); a T at the upper
+    bound means outputs no better than uniform. Returns T as a float.
     """
     scores = _check_log_scores(log_scores, "log_scores")
     labels = np.asarray(labels)

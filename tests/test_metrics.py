@@ -401,3 +401,140 @@ def test_metrics_table_rejects_class_names_of_wrong_length():
 def test_class_amalgam_matrix_rejects_unknown_source():
     with pytest.raises(ValueError, match=r"source must be one of.*received 'full'"):
         metrics.class_amalgam_matrix(random_soft_labels_by_class(), source="full")
+
+
+# Metric hygiene ----------------------------------------------------------------------------------
+
+def confident_correct_soft_labels(labels, num_classes, confidence=0.9):
+    """Rows putting `confidence` on the true class and the rest evenly on the others."""
+    rows = np.full((len(labels), num_classes), (1 - confidence) / (num_classes - 1))
+    rows[np.arange(len(labels)), labels] = confidence
+    return rows
+
+
+def test_a_constant_output_classifier_is_degenerate():
+    labels = np.repeat(np.arange(9), 20)
+    constant = np.tile(np.random.default_rng(0).dirichlet(np.ones(9)), (len(labels), 1))
+    hygiene = metrics.classifier_hygiene(constant, labels)
+    assert hygiene["degenerate"] and hygiene["classes_predicted"] == 1
+    assert "predicts 1 of its 9 classes" in hygiene["reason"]
+    assert hygiene["accuracy"] == pytest.approx(1 / 9)
+
+
+def test_near_uniform_outputs_are_degenerate_even_when_accurate():
+    labels = np.repeat(np.arange(9), 20)
+    # Every argmax right, but each row barely leaves the uniform 1/9.
+    rows = confident_correct_soft_labels(labels, 9, confidence=0.13)
+    hygiene = metrics.classifier_hygiene(rows, labels)
+    assert hygiene["accuracy"] == 1 and hygiene["classes_predicted"] == 9
+    assert hygiene["degenerate"] and hygiene["reason"].startswith("mean confidence 0.130 <")
+
+
+def test_a_working_classifier_is_not_degenerate():
+    labels = np.repeat(np.arange(9), 20)
+    hygiene = metrics.classifier_hygiene(confident_correct_soft_labels(labels, 9), labels)
+    assert not hygiene["degenerate"] and hygiene["reason"] == ""
+    assert (hygiene["accuracy"], hygiene["classes_predicted"]) == (1.0, 9)
+    assert hygiene["mean_confidence"] == pytest.approx(0.9)
+
+
+def test_classifier_hygiene_rejects_labels_that_do_not_match_the_rows():
+    with pytest.raises(ValueError, match="one class per row"):
+        metrics.classifier_hygiene([[0.5, 0.5]], [0, 1])
+
+
+# Temperature calibration -------------------------------------------------------------------------
+
+def sampled_logits_and_labels(temperature, images=4000, classes=5, seed=0):
+    """Logits z and labels drawn from softmax(z / temperature), so T = temperature fits best."""
+    generator = np.random.default_rng(seed)
+    logits = generator.normal(0, 3, (images, classes))
+    probabilities = metrics.softmax_at_temperature(logits, temperature)
+    labels = np.array([generator.choice(classes, p=row) for row in probabilities])
+    return logits, labels
+
+
+def test_fit_temperature_recovers_the_temperature_labels_were_drawn_at():
+    for temperature in (0.5, 2.5):
+        logits, labels = sampled_logits_and_labels(temperature)
+        assert metrics.fit_temperature(logits, labels) == pytest.approx(temperature, rel=0.1)
+
+
+def test_calibration_undoes_a_change_of_the_logits_scale():
+    # The issue's confound: the same logits divided by 0.5 ... 4 move DBM from 0.79 to 0.24.
+    # Fitted on the same labelled images, the calibrated soft labels are the same at every scale.
+    logits, labels = sampled_logits_and_labels(1.0, images=600)
+    reference = metrics.softmax_at_temperature(logits, metrics.fit_temperature(logits, labels))
+    for scale in (0.25, 2.0):
+        scaled = logits / scale
+        raw = metrics.softmax_at_temperature(scaled, 1.0)
+        calibrated = metrics.softmax_at_temperature(scaled, metrics.fit_temperature(scaled, labels))
+        assert abs(metrics.davies_bouldin_metric(raw) - metrics.davies_bouldin_metric(reference)) > 0.05
+        np.testing.assert_allclose(calibrated, reference, atol=2e-3)
+
+
+def test_temperature_ignores_a_constant_per_row_so_log_probabilities_serve_as_logits():
+    logits, labels = sampled_logits_and_labels(1.5, images=300)
+    log_probabilities = np.log(metrics.softmax_at_temperature(logits, 1.0))
+    assert metrics.fit_temperature(log_probabilities, labels) == pytest.approx(
+        metrics.fit_temperature(logits, labels), rel=1e-4
+    )
+    np.testing.assert_allclose(
+        metrics.softmax_at_temperature(log_probabilities, 3.0), metrics.softmax_at_temperature(logits, 3.0)
+    )
+
+
+def test_a_separable_calibration_set_sharpens_towards_the_lower_temperature_bound():
+    logits = np.array([[10.0, 0.0], [0.0, 10.0]])
+    temperature = metrics.fit_temperature(logits, [0, 1])
+    # The likelihood only falls as T shrinks, until it is 0 to double precision.
+    assert metrics.TEMPERATURE_BOUNDS[0] <= temperature < 0.1
+    np.testing.assert_allclose(metrics.softmax_at_temperature(logits, temperature), np.eye(2), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: metrics.fit_temperature([[1.0, 2.0]], [2]), "labels must lie in"),
+        (lambda: metrics.fit_temperature([[1.0, 2.0]], [0.5]), "integer classes"),
+        (lambda: metrics.fit_temperature([[1.0, np.inf]], [0]), "finite"),
+        (lambda: metrics.softmax_at_temperature([[1.0, 2.0]], 0), "temperature"),
+    ],
+)
+def test_calibration_rejects_bad_input_naming_it(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_metrics_table_computes_the_calibrated_metrics_beside_the_raw():
+    soft_labels_by_class = random_soft_labels_by_class()
+    calibrated = random_soft_labels_by_class(seed=1)
+    table = metrics.metrics_table(soft_labels_by_class, "N", calibrated=calibrated)
+    zero_shot, full = calibrated[1]
+    assert table["dbm_calibrated"].iloc[1] == pytest.approx(metrics.davies_bouldin_metric(zero_shot))
+    assert table["am_calibrated"].iloc[1] == pytest.approx(metrics.amalgam_metric(zero_shot, full, 1))
+    assert table["embedded_dbi_calibrated"].iloc[0] == pytest.approx(
+        metrics.embedded_davies_bouldin_index(calibrated)
+    )
+    assert table["dbm"].iloc[1] == pytest.approx(metrics.davies_bouldin_metric(soft_labels_by_class[1][0]))
+    with pytest.raises(ValueError, match="same excluded classes and images"):
+        metrics.metrics_table(soft_labels_by_class, "N", calibrated={0: calibrated[0]})
+
+
+def test_network_metric_values_per_seed_with_calibrated_metrics_and_degenerate_models():
+    tables = []
+    for seed in (0, 1):
+        table = metrics.metrics_table(
+            random_soft_labels_by_class(seed=seed), "LeNet", calibrated=random_soft_labels_by_class(seed=seed + 5)
+        )
+        tables.append(table.assign(seed=seed, degenerate=[seed == 1, False, False, False]))
+    values = metrics.network_metric_values(pd.concat(tables))
+    assert list(values.columns) == ["network", "seed", "metric", "value", "std", "classes", "degenerate_models"]
+    assert set(values["metric"]) == {
+        "DBM", "AM", "DBM (calibrated)", "AM (calibrated)", "embedded DBI", "embedded DBI (calibrated)"
+    }
+    assert len(values) == 12
+    embedded = values[values["metric"] == "embedded DBI"]
+    assert embedded["std"].isna().all() and list(embedded["degenerate_models"]) == [0, 1]
+    seed_one_dbm = values[(values["seed"] == 1) & (values["metric"] == "DBM (calibrated)")].iloc[0]
+    assert seed_one_dbm["value"] == pytest.approx(tables[1]["dbm_calibrated"].mean())
