@@ -57,14 +57,15 @@ def attack_accuracy_intervals(attack_summary, alpha=0.05):
         p = s / n,  interval = Wilson score interval at level 1 - alpha (statsmodels)
 
     attack_summary: ``Study.attack_summary()`` rows (network, attack, th, images, attack_accuracy,
-    correct_images, attack_accuracy_on_correct, and any further key columns such as defence).
-    Returns one row per summary row and quantity, columns *keys, quantity ("attack_accuracy": over
+    correct_images, attack_accuracy_on_correct; seed, defence and strategy where present).
+    Returns one row per summary row and quantity, columns *keys (those present of network, seed,
+    defence, attack, strategy, th), quantity ("attack_accuracy": over
     all attacked images, the authors'; "attack_accuracy_on_correct": over the correctly classified
     ones), value, ci_low, ci_high, n (images the share is over), successes.
     """
     _require(attack_summary, "attack_summary", ["network", "attack", "th", "images", "attack_accuracy",
                                                 "correct_images", "attack_accuracy_on_correct"])
-    keys = [column for column in attack_summary.columns if column not in _SUMMARY_STATISTICS]
+    keys = [column for column in _SUMMARY_KEYS if column in attack_summary.columns]
     frames = []
     for quantity, count_column in (("attack_accuracy", "images"),
                                    ("attack_accuracy_on_correct", "correct_images")):
@@ -299,7 +300,7 @@ def correlation_tests(x, y, x_replicates=None, y_replicates=None, alpha=0.05,
     tests, or simulated studies). x_replicates, y_replicates: (..., n, B) within-network bootstrap
     replicates, or None where a variable has no within-network sampling (then B = resamples).
     direction: the predicted sign of r ("greater" or "less").
-    Returns a dict of (...) arrays: value (Pearson r), ci_low, ci_high, p_value (permutation,
+    Returns a dict of (...) arrays: value (Pearson r), ci_low, ci_high, p (permutation,
     predicted direction), p_opposite (permutation, opposite direction), pearson_p (scipy's
     t-based p, predicted direction), spearman_rho, spearman_p (t-based, predicted direction).
     Every entry is NaN where r is undefined (a constant variable).
@@ -322,7 +323,7 @@ def correlation_tests(x, y, x_replicates=None, y_replicates=None, alpha=0.05,
         spearman_p = scipy_stats.pearsonr(x_ranks, y_ranks, alternative=direction, axis=-1).pvalue
     result = {
         "value": value, "ci_low": low, "ci_high": high,
-        "p_value": p_greater if direction == "greater" else p_less,
+        "p": p_greater if direction == "greater" else p_less,
         "p_opposite": p_less if direction == "greater" else p_greater,
         "pearson_p": pearson_p, "spearman_rho": pearson(x_ranks, y_ranks), "spearman_p": spearman_p,
     }
@@ -379,7 +380,7 @@ def primary_tests(metric_table, outcome_table, metric_replicates=None, outcome_r
     networks are resampled). Each test is one-sided in the paper's direction (r > 0), with a
     permutation p over networks; the family of four is Holm-adjusted, separately for the paper's
     and for the opposite direction (``family_verdicts``).
-    Returns 4 rows: metric, attack, n, value (Pearson r), ci_low, ci_high, p_value, p_adjusted,
+    Returns 4 rows: metric, attack, n, value (Pearson r), ci_low, ci_high, p, p_adjusted,
     p_opposite, p_opposite_adjusted, pearson_p, spearman_rho, spearman_p, minimum_p (the smallest
     p the permutation test can give over n networks), verdict, analysis ("primary"), note.
     """
@@ -410,9 +411,9 @@ def primary_tests(metric_table, outcome_table, metric_replicates=None, outcome_r
             rows.append(row)
     table = pd.DataFrame(rows)
     table["p_adjusted"], table["p_opposite_adjusted"], table["verdict"] = family_verdicts(
-        table["p_value"].to_numpy(), table["p_opposite"].to_numpy(), alpha)
+        table["p"].to_numpy(), table["p_opposite"].to_numpy(), alpha)
     table["analysis"] = "primary"
-    return table[["metric", "attack", "n", "value", "ci_low", "ci_high", "p_value", "p_adjusted",
+    return table[["metric", "attack", "n", "value", "ci_low", "ci_high", "p", "p_adjusted",
                   "p_opposite", "p_opposite_adjusted", "pearson_p", "spearman_rho", "spearman_p",
                   "minimum_p", "verdict", "analysis", "note"]]
 
@@ -476,7 +477,7 @@ def difference_tests(differences, replicates=None, alpha=0.05, resamples=RESAMPL
     The network is the unit: classes or images inside a network enter only through each d_k's
     within-network replicates. differences: (..., n), n >= 1, leading axes independent tests.
     replicates: (..., n, B) or None. Returns a dict of (...) arrays: value, ci_low, ci_high,
-    p_value (1 where every difference is zero or n = 1).
+    p (1 where every difference is zero or n = 1).
     """
     differences = np.asarray(differences, dtype=np.float64)
     count = differences.shape[-1]
@@ -495,7 +496,7 @@ def difference_tests(differences, replicates=None, alpha=0.05, resamples=RESAMPL
             n_resamples=permutations, alternative="two-sided", batch=batch,
             random_state=np.random.default_rng(seed)).pvalue
         p_value = np.where(np.all(differences == 0, axis=-1), 1.0, p_value)
-    return {"value": differences.mean(axis=-1), "ci_low": low, "ci_high": high, "p_value": p_value}
+    return {"value": differences.mean(axis=-1), "ci_low": low, "ci_high": high, "p": p_value}
 
 
 def smallest_sign_flip_p(count, permutations=PERMUTATIONS):
@@ -518,7 +519,7 @@ def defence_tests(network_values, replicates=None, vanilla="vanilla", null_contr
     included). Default: DBM, AM -> "transferability"; pixel, threshold -> "robustness"; others
     each their own family.
     Returns columns defence, quantity, family, n, vanilla_mean, defended_mean, value (mean
-    difference, defended - vanilla), ci_low, ci_high, p_value, p_adjusted, minimum_p, significant,
+    difference, defended - vanilla), ci_low, ci_high, p, p_adjusted, minimum_p, significant,
     direction, null_control (bool), note.
     """
     _require(network_values, "network_values", ["network", "defence", "quantity", "value"])
@@ -540,7 +541,7 @@ def defence_tests(network_values, replicates=None, vanilla="vanilla", null_contr
                     replicates[(network, defence, quantity)] - replicates[(network, vanilla, quantity)]
                     for network in keys
                 ])
-        test = {"value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
+        test = {"value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
         if len(differences):
             test = {name: float(value) for name, value in difference_tests(
                 differences, difference_replicates, alpha, RESAMPLES, permutations, seed).items()}
@@ -555,28 +556,68 @@ def defence_tests(network_values, replicates=None, vanilla="vanilla", null_contr
         return table
     table["p_adjusted"] = np.nan
     for _, members in table.groupby("family", sort=False):
-        table.loc[members.index, "p_adjusted"] = holm(members["p_value"].to_numpy())
+        table.loc[members.index, "p_adjusted"] = holm(members["p"].to_numpy())
     table["significant"] = table["p_adjusted"] < alpha
     table["direction"] = np.select([table["value"] < 0, table["value"] > 0],
                                    ["lower with defence", "higher with defence"], "no change")
     return table[["defence", "quantity", "family", "n", "vanilla_mean", "defended_mean", "value",
-                  "ci_low", "ci_high", "p_value", "p_adjusted", "minimum_p", "significant",
+                  "ci_low", "ci_high", "p", "p_adjusted", "minimum_p", "significant",
                   "direction", "null_control", "note"]]
 
 
+def pool_seeds(values, replicates, keys, alpha=0.05, seed=SEED):
+    """Network-level estimates from per-seed ones, resampling the seeds as a sampled level.
+
+        value = 1/S sum_s value_s
+        replicate b = 1/S sum_j replicate_b of seed s_j, with s_1..s_S drawn with replacement
+
+    values: columns *keys (one of them "seed"), value, n. replicates: {tuple of keys: (B,)}.
+    The seeds drawn depend only on (S, B, seed), so a network's vanilla and defended values
+    resample the same seeds. Returns (table, replicates) keyed without seed: columns *keys but
+    seed, value, ci_low, ci_high (percentiles of the pooled replicates; with one seed, the
+    per-seed interval where given), n (summed over seeds), seeds. Without a seed key the inputs
+    come back unchanged.
+    """
+    if "seed" not in keys:
+        return values, replicates
+    rest = [key for key in keys if key != "seed"]
+    rows, pooled = [], {}
+    for key, group in values.groupby(rest, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        draws = np.stack([replicates[tuple(row[column] for column in keys)]
+                          for _, row in group.iterrows()])
+        seeds, resamples = draws.shape
+        drawn = np.random.default_rng((seed, seeds, resamples)).integers(0, seeds, size=(resamples, seeds))
+        pooled[key] = draws[drawn, np.arange(resamples)[:, None]].mean(axis=1)
+        row = {**dict(zip(rest, key)), "value": group["value"].mean(), "n": int(group["n"].sum()),
+               "seeds": seeds}
+        if seeds == 1 and {"ci_low", "ci_high"} <= set(group.columns):
+            row.update(ci_low=group["ci_low"].iloc[0], ci_high=group["ci_high"].iloc[0])
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN replicates stay NaN
+                row["ci_low"], row["ci_high"] = np.nanpercentile(
+                    pooled[key], [50 * alpha, 100 - 50 * alpha])
+        rows.append(row)
+    return pd.DataFrame(rows), pooled
+
+
 def paired_outcome_replicates(attack_tables, resamples=RESAMPLES, seed=SEED):
-    """Robustness outcome per network, defence and attack, with replicates that resample the same
-    attacked images for every defence of a network (the attacked images are the same ones).
+    """Robustness outcome per network (and seed), defence and attack, with replicates that
+    resample the same attacked images for every defence of a network (they attack the same ones).
 
     attack_tables: per-image tables with columns network, defence, attack, image, th, true_label,
-    original_label, success. Returns (table, replicates): table columns network, defence,
-    quantity (the attack), value, n; replicates {(network, defence, attack): (B,)} where
+    original_label, success, and optionally seed. Returns (table, replicates): table columns
+    network, [seed,] defence, quantity (the attack), value, n; replicates keyed by those key
+    values in that order, where
         y_b = sum_m w_bm c_m score_m / sum_m w_bm c_m      (c_m: image m correctly classified)
     """
-    scores = image_scores(attack_tables, ("network", "defence", "attack"))
+    unit = ["network", "seed"] if "seed" in attack_tables.columns else ["network"]
+    scores = image_scores(attack_tables, (*unit, "defence", "attack"))
     rng = np.random.default_rng(seed)
     rows, replicates = [], {}
-    for (network, attack), group in scores.groupby(["network", "attack"], sort=False):
+    for key, group in scores.groupby([*unit, "attack"], sort=False):
+        *unit_values, attack = key
         images = np.sort(group["image"].unique())
         weights = bootstrap_weights(len(images), resamples, rng)
         for defence, rows_defence in group.groupby("defence", sort=False):
@@ -584,30 +625,34 @@ def paired_outcome_replicates(attack_tables, resamples=RESAMPLES, seed=SEED):
             correct = ordered["correct"].fillna(False).to_numpy(np.float64)
             score = ordered["score"].fillna(0.0).to_numpy(np.float64)
             with np.errstate(invalid="ignore", divide="ignore"):
-                replicates[(network, defence, attack)] = (weights @ (correct * score)) / (weights @ correct)
+                replicates[(*unit_values, defence, attack)] = (weights @ (correct * score)) / (weights @ correct)
                 value = (correct * score).sum() / correct.sum()
-            rows.append({"network": network, "defence": defence, "quantity": attack, "value": value,
-                         "n": int(correct.sum())})
+            rows.append({**dict(zip(unit, unit_values)), "defence": defence, "quantity": attack,
+                         "value": value, "n": int(correct.sum())})
     return pd.DataFrame(rows), replicates
 
 
 def paired_class_replicates(class_values, resamples=RESAMPLES, seed=SEED):
-    """Per-network means over excluded classes, with replicates resampling the same classes for
-    every defence of a network (a cluster bootstrap over excluded classes within networks).
+    """Per-network (and seed) means over excluded classes, with replicates resampling the same
+    classes for every defence of a network (a cluster bootstrap over excluded classes within
+    networks).
 
-    class_values: network, defence, excluded_class, quantity, value (``Study.defence_values()[0]``).
-    Returns (table, replicates) as ``paired_outcome_replicates``: value = 1/N sum_i value_i.
+    class_values: network, [seed,] defence, excluded_class, quantity, value
+    (``Study.defence_values()[0]``). Returns (table, replicates) as ``paired_outcome_replicates``,
+    with value = 1/N sum_i value_i.
     """
     _require(class_values, "class_values", ["network", "defence", "excluded_class", "quantity", "value"])
+    unit = ["network", "seed"] if "seed" in class_values.columns else ["network"]
     rng = np.random.default_rng(seed)
     rows, replicates = [], {}
-    for (network, quantity), group in class_values.groupby(["network", "quantity"], sort=False):
+    for key, group in class_values.groupby([*unit, "quantity"], sort=False):
+        *unit_values, quantity = key
         classes = np.sort(group["excluded_class"].unique())
         weights = bootstrap_weights(len(classes), resamples, rng)
         for defence, rows_defence in group.groupby("defence", sort=False):
             values = rows_defence.set_index("excluded_class")["value"].reindex(classes).to_numpy(np.float64)
-            replicates[(network, defence, quantity)] = weights @ values / len(classes)
-            rows.append({"network": network, "defence": defence, "quantity": quantity,
+            replicates[(*unit_values, defence, quantity)] = weights @ values / len(classes)
+            rows.append({**dict(zip(unit, unit_values)), "defence": defence, "quantity": quantity,
                          "value": float(values.mean()), "n": len(classes)})
     return pd.DataFrame(rows), replicates
 
@@ -617,32 +662,121 @@ def defence_analysis(class_values, attack_tables, network_values=None, vanilla="
                      permutations=PERMUTATIONS, seed=SEED):
     """The defence table and the per-network values its figure shows, from one computation.
 
-    class_values: per-class DBM/AM (network, defence, excluded_class, quantity, value).
-    attack_tables: per-image attack tables with a defence column. network_values: further
-    network-level quantities without within-network sampling (e.g. "test accuracy"), or None.
-    Returns (values, tests): values columns network, defence, quantity, value, n; tests as
-    ``defence_tests``.
+    class_values: per-class DBM/AM (network, [seed,] defence, excluded_class, quantity, value).
+    attack_tables: per-image attack tables with a defence column (and seed). network_values:
+    network-level quantities without within-network sampling (network, [seed,] defence,
+    quantity, value; e.g. "test accuracy"), or None. Several seeds are pooled by ``pool_seeds``.
+    Returns (values, tests): values columns network, defence, quantity, value, ci_low, ci_high, n
+    (one row per network, defence and quantity: what the figure draws); tests as
+    ``defence_tests`` on exactly those values.
     """
     metric_values, metric_replicates = paired_class_replicates(class_values, resamples, seed)
     outcome_values, outcome_replicates = paired_outcome_replicates(attack_tables, resamples, seed)
-    frames = [metric_values, outcome_values]
+    frames, replicates = [metric_values, outcome_values], {**metric_replicates, **outcome_replicates}
     if network_values is not None:
-        frames.append(network_values[["network", "defence", "quantity", "value"]].assign(n=1))
-    values = pd.concat(frames, ignore_index=True)
-    tests = defence_tests(values, {**metric_replicates, **outcome_replicates}, vanilla, null_control,
-                          alpha=alpha, permutations=permutations, seed=seed)
-    return values, tests
+        extra = network_values.assign(n=1)
+        frames.append(extra)
+        keys = [column for column in ("network", "seed", "defence", "quantity") if column in extra.columns]
+        for _, row in extra.iterrows():
+            replicates[tuple(row[column] for column in keys)] = np.full(resamples, row["value"])
+    per_seed = pd.concat(frames, ignore_index=True)
+    keys = [column for column in ("network", "seed", "defence", "quantity") if column in per_seed.columns]
+    values, replicates = pool_seeds(per_seed, replicates, keys, alpha, seed)
+    if "ci_low" not in values.columns:
+        values = values.assign(**_percentile_columns(values, replicates, keys, alpha))
+    tests = defence_tests(values, replicates, vanilla, null_control, alpha=alpha,
+                          permutations=permutations, seed=seed)
+    columns = ["network", "defence", "quantity", "value", "ci_low", "ci_high", "n"]
+    return values[columns], tests
+
+
+# A study's analysis -------------------------------------------------------------------------------
+
+def network_estimates(study, networks=None, defence=None, resamples=RESAMPLES, seed=SEED):
+    """Per-network metrics and robustness outcomes of a ``rzs.study.Study``, with intervals.
+
+    Reads the stored soft labels (raw, the paper's) and per-image attack tables of every network
+    and seed of the study; several seeds are pooled by ``pool_seeds``. The metric replicates of
+    every network resample the same test images (the networks see the same ones).
+    Returns a dict of
+      metrics: network, metric, value, ci_low, ci_high, n (excluded classes, summed over seeds),
+          seeds, degenerate_models (leave-one-out models flagged by ``Study.hygiene_table``);
+      outcomes: network, attack, quantity ("robustness"), value, ci_low, ci_high, n (correctly
+          classified attacked images, summed over seeds), seeds, value_all_images, images;
+      attack_accuracy: ``attack_accuracy_intervals`` per network, seed, attack and th;
+      covariates: network, test_accuracy (the full model's), mean_confidence (its mean largest
+          soft label on the test images), means over seeds;
+      metric_replicates, outcome_replicates: {(network, metric or attack): (B,)}.
+    """
+    networks = list(networks or study.networks)
+    metric_frames, metric_draws = [], {}
+    for network in networks:
+        for one_seed in study.seeds:
+            pairs = study.zero_shot(network, defence, one_seed).soft_label_pairs(study.metric_images)
+            table, draws = metric_estimates({network: pairs}, study.alpha, resamples, seed,
+                                            study.metric_q, study.am_distance, study.am_reduce)
+            metric_frames.append(table.assign(seed=one_seed))
+            metric_draws.update({(network, one_seed, metric): draw for (_, metric), draw in draws.items()})
+    metric_table, metric_replicates = pool_seeds(pd.concat(metric_frames, ignore_index=True),
+                                                 metric_draws, ["network", "seed", "metric"], study.alpha, seed)
+    hygiene = study.hygiene_table(networks, defence)
+    is_full = hygiene["excluded_class"].isna()
+    degenerate = hygiene[~is_full].groupby("network")["degenerate"].sum().rename("degenerate_models")
+    metric_table = metric_table.merge(degenerate.reset_index(), on="network", how="left")
+    covariates = (hygiene[is_full].groupby("network", sort=False)[["accuracy_seen", "mean_confidence"]].mean()
+                  .rename(columns={"accuracy_seen": "test_accuracy"}).reset_index())
+
+    per_seed, outcome_draws = robustness_outcomes(study.attack_tables(networks, defence),
+                                                  ("network", "seed", "attack"), study.alpha, resamples, seed)
+    outcome_table, outcome_replicates = pool_seeds(per_seed, outcome_draws, ["network", "seed", "attack"],
+                                                   study.alpha, seed)
+    authors = per_seed.groupby(["network", "attack"], sort=False)[["value_all_images", "images"]].mean()
+    outcome_table = outcome_table.assign(quantity=OUTCOME).merge(authors.reset_index(), on=["network", "attack"])
+    return {
+        "metrics": metric_table, "metric_replicates": metric_replicates,
+        "outcomes": outcome_table, "outcome_replicates": outcome_replicates,
+        "attack_accuracy": attack_accuracy_intervals(study.attack_summary(networks, defence), study.alpha),
+        "covariates": covariates,
+    }
+
+
+def primary_analysis(study, resamples=RESAMPLES, permutations=PERMUTATIONS, seed=SEED):
+    """docs/analysis.md on a study: ``network_estimates`` plus the tables built on them.
+
+    Returns the dict of ``network_estimates`` with
+      primary: ``primary_tests`` (the four pre-specified tests and their verdicts);
+      exploratory: ``exploratory_correlations`` of each metric with the per-th attack accuracy
+          (over all and over correctly classified images) and the robustness outcome, with the
+          partial correlations controlling the covariates.
+    """
+    estimates = network_estimates(study, resamples=resamples, seed=seed)
+    primary = primary_tests(estimates["metrics"], estimates["outcomes"], estimates["metric_replicates"],
+                            estimates["outcome_replicates"], study.alpha, resamples, permutations, seed)
+    per_th = (estimates["attack_accuracy"].groupby(["network", "attack", "th", "quantity"], sort=False)["value"]
+              .mean().reset_index())
+    outcomes = pd.concat([per_th, estimates["outcomes"][["network", "attack", "quantity", "value"]].assign(th=np.nan)],
+                         ignore_index=True)
+    exploratory = exploratory_correlations(estimates["metrics"], outcomes, estimates["covariates"],
+                                           permutations, seed)
+    return {**estimates, "primary": primary, "exploratory": exploratory}
 
 
 # Helpers -----------------------------------------------------------------------------------------
 
-_SUMMARY_STATISTICS = ("images", "attack_accuracy", "correct_images", "attack_accuracy_on_correct",
-                       "mean_queries", "strategy")
-_CORRELATION_STATISTICS = ("value", "ci_low", "ci_high", "p_value", "p_opposite", "pearson_p",
+_SUMMARY_KEYS = ("network", "seed", "defence", "attack", "strategy", "th")
+_CORRELATION_STATISTICS = ("value", "ci_low", "ci_high", "p", "p_opposite", "pearson_p",
                            "spearman_rho", "spearman_p", "minimum_p")
 _EXPLORATORY_STATISTICS = ("pearson_r", "pearson_p", "permutation_p", "spearman_rho", "spearman_p",
                            "partial_r_accuracy", "partial_p_accuracy",
                            "partial_r_accuracy_confidence", "partial_p_accuracy_confidence")
+
+
+def _percentile_columns(values, replicates, keys, alpha):
+    draws = [replicates[tuple(row[column] for column in keys)] for _, row in values.iterrows()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN replicates stay NaN
+        bounds = np.array([np.nanpercentile(draw, [50 * alpha, 100 - 50 * alpha]) for draw in draws])
+    return {"ci_low": bounds[:, 0], "ci_high": bounds[:, 1]}
 
 
 def _attainability_note(count, minimum_p, alpha):

@@ -1,52 +1,30 @@
 """The paper's claims next to what a run found, in sentences generated from the numbers.
 
-The paper's body text is not available, only its qualitative results (shared/PAPER.md, "Known
-results"). Each ``claim_*`` function below takes the run's tidy tables and returns one row
+Every claim has one test, fixed in advance in docs/analysis.md and computed by ``rzs.analysis``;
+each row of ``claims_table`` states that test's estimate with its interval, its p-value
+(Holm-adjusted where the test belongs to a family) and a verdict by docs/analysis.md's rules:
 
-    {"claim": the paper's claim, "finding": a sentence built from this run's numbers,
-     "verdict": "supported" | "not supported" | "inconclusive", "evidence": which table and
-     columns the finding rests on}
+- "supported": the test is significant (adjusted p < alpha) in the paper's direction;
+- "contradicted": the same test is significant in the opposite direction;
+- "inconclusive": neither, or the run lacks what the test needs (the finding says what).
 
-and ``claims_table`` assembles them into a DataFrame. The verdicts follow one rule:
+Rows are labelled analysis = "primary" (the four pre-specified metric x attack tests and the
+claim they make up together) or "exploratory" (every other claim: read as a description of this
+run, not as a confirmed finding). Missing inputs never raise; a table with the wrong columns does.
 
-- "inconclusive": the run lacks what the claim needs (a table is None or empty, a network is
-  missing, too few networks for a statistic, every statistic undefined); the finding says what
-  is missing. Missing input never raises.
-- "not supported": the data are there and the test did not find the claimed effect, including a
-  non-significant effect (p >= alpha) and an effect of the opposite sign.
-- "supported": the claimed effect is there at the stated threshold.
-
-A table with the wrong columns is a bug rather than a missing result, and raises ValueError.
-
-Inputs (long / tidy DataFrames, one observation per row):
-
-- metric_values: ``rzs.metrics.network_metric_values``: network, metric ("DBM", "AM"), value.
-- accuracy: network, test_accuracy; when it also has the column model (``Study.accuracy_table``)
-  only rows with model == "full" are used, when it has excluded_class only rows where it is
-  missing.
-- attack_summary: network, attack, th, attack_accuracy (``rzs.attacks.results.summarize`` with a
-  network column); a strategy column, where it holds several values, becomes a key too.
-- correlations: ``rzs.stats.correlation_table(metric_values, attacks)``: metric, <attack keys>,
-  n, pearson_r, pearson_p, spearman_rho, spearman_p, note.
-- defence_tests: ``rzs.stats.paired_tests(values)`` with group key quantity: defence, quantity,
-  n, mean_difference, t_p, wilcoxon_p, ...; quantities "DBM" and "AM" are the metrics, every other
-  quantity (e.g. "pixel th=1") an attack accuracy.
+Columns of ``claims_table``: id, claim, analysis, test, value (the estimate), ci_low, ci_high,
+n, p, p_adjusted, verdict, finding, evidence.
 """
 
 import numpy as np
 import pandas as pd
 
-from rzs import stats
+from rzs import analysis
 
-SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
-VERDICTS = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)
-METRIC_QUANTITIES = ("DBM", "AM")
-TEST_COLUMNS = {"t": "t_p", "wilcoxon": "wilcoxon_p"}
-TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
-CORRELATION_METHODS = {"pearson": ("pearson_r", "pearson_p", "Pearson r"),
-                       "spearman": ("spearman_rho", "spearman_p", "Spearman rho")}
-# Columns of correlation_table that are statistics rather than keys of a row.
-CORRELATION_STATISTICS = ("n", "pearson_r", "pearson_p", "spearman_rho", "spearman_p", "note")
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = analysis.SUPPORTED, analysis.CONTRADICTED, analysis.INCONCLUSIVE
+VERDICTS = analysis.VERDICTS
+COLUMNS = ["id", "claim", "analysis", "test", "value", "ci_low", "ci_high", "n", "p", "p_adjusted",
+           "verdict", "finding", "evidence"]
 
 CLAIMS = {
     "densest_clusters": "CapsNet has the densest clusters (best, i.e. lowest, DBM), LeNet second.",
@@ -55,8 +33,8 @@ CLAIMS = {
         "clusters: they trade off representation quality for accuracy."
     ),
     "metrics_correlate_with_attacks": (
-        "The metrics correlate with adversarial attack accuracy across networks: high Pearson "
-        "correlation coefficient, low p-value."
+        "{metric} correlates positively with {attack} attack accuracy across networks (high "
+        "Pearson r, low p-value)."
     ),
     "transferable_more_robust": "More transferable networks are generally more robust.",
     "defences_lower_attack_accuracy": "Several defences lower the accuracy of some attacks.",
@@ -64,255 +42,271 @@ CLAIMS = {
 }
 
 
-def claim_densest_clusters(metric_values, metric="DBM", best="capsnet", second="lenet"):
-    """Claim 1: ``best`` has the lowest metric value of all networks, ``second`` the next lowest.
+def claim_densest_clusters(metric_table, metric_replicates, metric="DBM", best="capsnet",
+                           second="lenet", alpha=0.05):
+    """Claim 1 (exploratory): ``best`` has the lowest ``metric`` of all networks, ``second`` the next.
 
-    metric_values: columns network, metric, value. Network names match ignoring case and any
-    character that is not a letter or digit ("CapsNet", "caps_net" and "capsnet" are one name).
-    Ranks are 1 = lowest value; ties share the lower rank.
+    metric_table: ``analysis.network_estimates(...)["metrics"]`` (network, metric, value, ci_low,
+    ci_high). metric_replicates: its {(network, metric): (B,)} replicates. The estimate is the
+    share of bootstrap replicates in which the order holds; supported when it is >= 1 - alpha,
+    contradicted when it is <= alpha. Names match ignoring case and non-alphanumerics.
     """
-    claim, evidence = CLAIMS["densest_clusters"], f"metric_values[metric == {metric!r}].value"
-    missing = _missing(metric_values, "metric_values", ["network", "metric", "value"])
+    claim, evidence = CLAIMS["densest_clusters"], f"metrics[metric == {metric!r}] and its replicates"
+    test = "share of bootstrap replicates (test images resampled within classes) with this order"
+    missing = _missing(metric_table, "metrics", ["network", "metric", "value", "ci_low", "ci_high"])
     if missing:
-        return _row(claim, missing, INCONCLUSIVE, evidence)
-    values = metric_values[metric_values["metric"] == metric].dropna(subset=["value"])
-    if values.empty:
-        return _row(claim, f"metric_values holds no {metric} value.", INCONCLUSIVE, evidence)
-    values = values.assign(
-        rank=values["value"].rank(method="min").astype(int), key=values["network"].map(_name_key)
-    ).sort_values("value", kind="stable")
-    count = len(values)
-    ranks = {wanted: values[values["key"] == _name_key(wanted)] for wanted in (best, second)}
-    described = [
-        f"{row.network} ranks {row.rank} of {count} ({metric} = {row.value:.4g})"
-        for wanted in (best, second) for row in ranks[wanted].head(1).itertuples()
-    ]
-    lowest = values.iloc[0]
-    order = ", ".join(f"{row.network} {row.value:.4g}" for row in values.itertuples())
-    absent = [wanted for wanted in (best, second) if ranks[wanted].empty]
-    if absent:
-        finding = (
-            f"{' and '.join(absent)} {'is' if len(absent) == 1 else 'are'} not among the "
-            f"{count} networks with a {metric} value in this run"
-            + (f"; {'; '.join(described)}" if described else "")
-            + f". Lowest {metric} first: {order}."
-        )
-        return _row(claim, finding, INCONCLUSIVE, evidence)
-    best_rank, second_rank = (int(ranks[wanted].iloc[0]["rank"]) for wanted in (best, second))
-    holds = best_rank == 1 and second_rank == 2
-    finding = (
-        f"By {metric} (lower = denser), {'; '.join(described)}; the densest clusters are "
-        f"{lowest['network']}'s ({lowest['value']:.4g}). Lowest {metric} first: {order}."
-    )
-    return _row(claim, finding, SUPPORTED if holds else NOT_SUPPORTED, evidence)
+        return _row("densest_clusters", claim, "exploratory", test, missing, INCONCLUSIVE, evidence)
+    rows = metric_table[metric_table["metric"] == metric].dropna(subset=["value"]).reset_index(drop=True)
+    keys = rows["network"].map(_name_key)
+    absent = [name for name in (best, second) if _name_key(name) not in set(keys)]
+    order = ", ".join(f"{row.network} {row.value:.4g}" for row in rows.sort_values("value").itertuples())
+    if absent or len(rows) < 2:
+        finding = (f"{' and '.join(absent) or 'Fewer than two networks'} "
+                   f"{'is' if len(absent) == 1 else 'are'} not among the {len(rows)} networks with a "
+                   f"{metric} value in this run. Lowest {metric} first: {order or 'none'}.")
+        return _row("densest_clusters", claim, "exploratory", test, finding, INCONCLUSIVE, evidence,
+                    n=len(rows))
+    draws = np.stack([_replicates(metric_replicates, (network, metric), value)
+                      for network, value in zip(rows["network"], rows["value"])])
+    ranking = np.argsort(draws, axis=0)
+    best_index, second_index = (int(np.flatnonzero(keys == _name_key(name))[0]) for name in (best, second))
+    share = float(np.mean((ranking[0] == best_index) & (ranking[1] == second_index)))
+    ranks = rows["value"].rank(method="min").astype(int)
+    described = "; ".join(
+        f"{rows.loc[index, 'network']} ranks {ranks[index]} of {len(rows)} ({_estimate(rows.loc[index])})"
+        for index in (best_index, second_index))
+    verdict = SUPPORTED if share >= 1 - alpha else CONTRADICTED if share <= alpha else INCONCLUSIVE
+    finding = (f"By {metric} (lower = denser), {described}. The order {rows.loc[best_index, 'network']} "
+               f"first, {rows.loc[second_index, 'network']} second holds in {share:.0%} of "
+               f"{draws.shape[1]} bootstrap replicates (supported at >= {1 - alpha:.0%}, contradicted "
+               f"at <= {alpha:.0%}). Lowest {metric} first: {order}.")
+    return _row("densest_clusters", claim, "exploratory", test, finding, verdict, evidence,
+                value=share, n=len(rows))
 
 
-def claim_accuracy_tradeoff(metric_values, accuracy, metric="DBM", alpha=0.05, method="pearson"):
-    """Claim 2: across networks, higher test accuracy goes with higher (more diffuse) ``metric``.
+def claim_accuracy_tradeoff(metric_table, covariates, metric_replicates=None, metric="DBM",
+                            alpha=0.05, permutations=analysis.PERMUTATIONS, seed=analysis.SEED):
+    """Claim 2 (exploratory): across networks, higher clean accuracy goes with higher ``metric``.
 
-    metric_values: columns network, metric, value. accuracy: columns network, test_accuracy (only
-    the full models; see the module docstring). The correlation is ``rzs.stats.correlation_table``
-    (scipy's pearsonr and spearmanr); ``method`` ("pearson" or "spearman") decides the verdict,
-    both are reported. Supported when that coefficient is > 0 with p < alpha.
+    One test: Pearson r between the full models' test accuracy (covariates: network,
+    test_accuracy) and the metric (metric_table: network, metric, value), one-sided r > 0 by a
+    permutation test over networks, with the two-level bootstrap interval
+    (``analysis.correlation_tests``). A family of one: p_adjusted = p.
     """
-    statistic, p_column, label = _choice(method, "method", CORRELATION_METHODS)
     claim = CLAIMS["accuracy_tradeoff"]
-    evidence = (f"accuracy.test_accuracy (full models) vs metric_values[metric == {metric!r}]"
-                f".value, {label} across networks")
-    missing = (_missing(metric_values, "metric_values", ["network", "metric", "value"])
-               or _missing(accuracy, "accuracy", ["network", "test_accuracy"]))
+    evidence = f"covariates.test_accuracy (full models) vs metrics[metric == {metric!r}].value"
+    test = "one-sided permutation test of Pearson r over networks (r > 0)"
+    missing = (_missing(metric_table, "metrics", ["network", "metric", "value"])
+               or _missing(covariates, "covariates", ["network", "test_accuracy"]))
     if missing:
-        return _row(claim, missing, INCONCLUSIVE, evidence)
-    full = _full_models(accuracy)
-    if full.empty:
-        return _row(claim, "accuracy holds no full-model row.", INCONCLUSIVE, evidence)
-    chosen = metric_values[metric_values["metric"] == metric]
-    if chosen.empty:
-        return _row(claim, f"metric_values holds no {metric} value.", INCONCLUSIVE, evidence)
-    result = stats.correlation_table(
-        chosen[["network", "metric", "value"]],
-        full[["network", "test_accuracy"]].rename(columns={"test_accuracy": "accuracy"}),
-        attack_keys=(),
-    ).iloc[0]
-    n = int(result["n"])
-    if np.isnan(result[statistic]):
-        finding = (f"Test accuracy and {metric} cannot be correlated across networks: "
-                   f"{result['note']}.")
-        return _row(claim, finding, INCONCLUSIVE, evidence)
-    value, p_value = result[statistic], result[p_column]
-    holds = value > 0 and p_value < alpha
-    finding = (
-        f"Across n = {n} networks, test accuracy and {metric} have Pearson r = "
-        f"{result['pearson_r']:.2f} ({_p(result['pearson_p'])}) and Spearman rho = "
-        f"{result['spearman_rho']:.2f} ({_p(result['spearman_p'])}): more accurate networks "
-        f"have {'higher (more diffuse)' if value > 0 else 'lower (denser)'} {metric} by "
-        f"{label}, {'significant' if p_value < alpha else 'not significant'} at alpha = "
-        f"{alpha:g}."
-    )
-    return _row(claim, finding, SUPPORTED if holds else NOT_SUPPORTED, evidence)
+        return _row("accuracy_tradeoff", claim, "exploratory", test, missing, INCONCLUSIVE, evidence)
+    joined = metric_table[metric_table["metric"] == metric].merge(covariates, on="network").dropna(
+        subset=["value", "test_accuracy"])
+    if len(joined) < analysis.MINIMUM_NETWORKS:
+        finding = (f"{len(joined)} networks have both a test accuracy and a {metric} value; a "
+                   f"correlation needs at least {analysis.MINIMUM_NETWORKS}.")
+        return _row("accuracy_tradeoff", claim, "exploratory", test, finding, INCONCLUSIVE, evidence,
+                    n=len(joined))
+    metric_draws = None
+    if metric_replicates is not None:
+        metric_draws = np.stack([_replicates(metric_replicates, (network, metric), value)
+                                 for network, value in zip(joined["network"], joined["value"])])
+    result = {name: float(value) for name, value in analysis.correlation_tests(
+        joined["test_accuracy"].to_numpy(), joined["value"].to_numpy(), None, metric_draws, alpha,
+        "greater", permutations=permutations, seed=seed).items()}
+    verdict = str(analysis.verdict(result["p"], result["p_opposite"], alpha))
+    finding = (f"Across n = {len(joined)} networks, test accuracy and {metric} have "
+               f"{_correlation(result)}, Spearman rho = {result['spearman_rho']:.2f}: more accurate "
+               f"networks have {'higher (more diffuse)' if result['value'] > 0 else 'lower (denser)'} "
+               f"{metric}. {_verdict_reason(verdict, result['p'], result['p_opposite'], alpha, False)}")
+    return _row("accuracy_tradeoff", claim, "exploratory", test, finding, verdict, evidence,
+                value=result["value"], ci_low=result["ci_low"], ci_high=result["ci_high"],
+                n=len(joined), p=result["p"], p_adjusted=result["p"])
 
 
-def claim_metrics_correlate_with_attacks(correlations, alpha=0.05, min_abs_r=0.5,
-                                         min_share=0.5):
-    """Claim 3: the metrics correlate strongly and significantly with attack accuracy.
+def claims_metrics_correlate_with_attacks(primary):
+    """Claim 3 (primary): one row per pre-specified test, DBM and AM x pixel and threshold.
 
-    correlations: ``rzs.stats.correlation_table`` output (metric, <attack keys>, n, pearson_r,
-    pearson_p, ...). A row is strong when |pearson_r| >= min_abs_r and pearson_p < alpha.
-    Supported when strong rows make up at least ``min_share`` of the rows where r is defined.
+    primary: ``analysis.primary_tests`` (value, ci_low, ci_high, n, p, p_adjusted, p_opposite,
+    p_opposite_adjusted, verdict, note). The verdict is the table's (docs/analysis.md).
     """
-    claim = CLAIMS["metrics_correlate_with_attacks"]
-    evidence = "correlations.pearson_r, pearson_p, n (metric x attack x th, across networks)"
-    defined, missing = _defined_correlations(correlations)
+    test = ("one-sided permutation test of Pearson r over networks (r > 0), Holm over the four "
+            "primary tests")
+    evidence = "primary tests: metric vs the robustness outcome (attack accuracy on correctly classified images)"
+    missing = _missing(primary, "primary", ["metric", "attack", "value", "p", "p_adjusted", "verdict"])
     if missing:
-        return _row(claim, missing, INCONCLUSIVE, evidence)
-    is_strong = (defined["pearson_r"].abs() >= min_abs_r) & (defined["pearson_p"] < alpha)
-    strong = defined[is_strong]
-    strongest = defined.loc[defined["pearson_r"].abs().idxmax()]
-    share = len(strong) / len(defined)
-    by_metric = "; ".join(
-        f"{metric}: {int(is_strong[rows.index].sum())} of {len(rows)}"
-        for metric, rows in defined.groupby("metric", sort=False)
-    )
-    finding = (
-        f"{len(strong)} of {len(defined)} metric x attack correlations ({share:.0%}) have "
-        f"|Pearson r| >= {min_abs_r:g} with p < {alpha:g} ({by_metric}). The strongest is "
-        f"{_correlation_label(strongest)}: r = {strongest['pearson_r']:.2f}, "
-        f"{_p(strongest['pearson_p'])}, n = {int(strongest['n'])} networks."
-        + _undefined_note(correlations, defined)
-    )
-    return _row(claim, finding, SUPPORTED if share >= min_share else NOT_SUPPORTED, evidence)
+        return [_row("metrics_correlate_with_attacks", CLAIMS["metrics_correlate_with_attacks"].format(
+            metric="DBM or AM", attack="pixel or threshold"), "primary", test, missing, INCONCLUSIVE, evidence)]
+    rows = []
+    for row in primary.itertuples():
+        claim = CLAIMS["metrics_correlate_with_attacks"].format(metric=row.metric, attack=row.attack)
+        if not np.isfinite(row.value):
+            finding = f"{row.metric} x {row.attack}: no test ({row.note})."
+        else:
+            finding = (f"{row.metric} x {row.attack} robustness outcome over n = {row.n} networks: "
+                       f"{_correlation(row._asdict())}, Holm-adjusted p = {_p(row.p_adjusted)}; "
+                       f"Spearman rho = {row.spearman_rho:.2f}. "
+                       + _verdict_reason(row.verdict, row.p_adjusted, row.p_opposite_adjusted, 0, True))
+        rows.append(_row(f"metrics_correlate_with_attacks:{row.metric}-{row.attack}", claim, "primary",
+                         test, finding, row.verdict, evidence, value=row.value, ci_low=row.ci_low,
+                         ci_high=row.ci_high, n=row.n, p=row.p, p_adjusted=row.p_adjusted))
+    return rows
 
 
-def claim_transferable_more_robust(correlations, alpha=0.05, metric_values=None,
-                                   attack_summary=None, metric="DBM"):
-    """Claim 4: lower metric (more transferable) goes with lower attack accuracy (more robust).
+def claim_transferable_more_robust(primary):
+    """Claim 4 (primary): the four primary tests together, Holm-controlled.
 
-    That is a positive Pearson r between metric and attack accuracy. correlations: as in
-    ``claim_metrics_correlate_with_attacks``. Supported when at least one row has p < alpha and
-    every row with p < alpha has r > 0; not supported when no row is significant or some
-    significant row has r < 0. With metric_values and attack_summary (attack_accuracy) the
-    finding also names the most and least transferable network by ``metric`` and their mean
-    attack accuracy over the attacks.
+    Supported when any primary test is supported; contradicted when any is contradicted and none
+    supported; inconclusive otherwise. The estimate is that of the test with the smallest
+    adjusted p in the verdict's direction (the paper's where inconclusive).
     """
     claim = CLAIMS["transferable_more_robust"]
-    evidence = "sign of correlations.pearson_r where pearson_p < alpha"
-    defined, missing = _defined_correlations(correlations)
+    test = "any of the four primary tests significant after Holm (family-wise error <= alpha)"
+    evidence = "primary tests"
+    missing = _missing(primary, "primary", ["metric", "attack", "value", "p_adjusted",
+                                            "p_opposite_adjusted", "verdict"])
     if missing:
-        return _row(claim, missing, INCONCLUSIVE, evidence)
-    positive = int((defined["pearson_r"] > 0).sum())
-    significant = defined[defined["pearson_p"] < alpha]
-    significant_positive = int((significant["pearson_r"] > 0).sum())
-    significant_negative = int((significant["pearson_r"] < 0).sum())
-    holds = significant_positive > 0 and significant_negative == 0
+        return _row("transferable_more_robust", claim, "primary", test, missing, INCONCLUSIVE, evidence)
+    supported = primary[primary["verdict"] == SUPPORTED]
+    contradicted = primary[primary["verdict"] == CONTRADICTED]
+    verdict = SUPPORTED if len(supported) else CONTRADICTED if len(contradicted) else INCONCLUSIVE
+    column = "p_opposite_adjusted" if verdict == CONTRADICTED else "p_adjusted"
+    defined = primary.dropna(subset=[column])
+    if defined.empty:
+        notes = "; ".join(sorted(set(primary["note"].dropna()) - {""}))
+        return _row("transferable_more_robust", claim, "primary", test,
+                    f"No primary test is defined ({notes}).", INCONCLUSIVE, evidence)
+    strongest = defined.loc[defined[column].idxmin()]
     finding = (
-        f"{positive} of {len(defined)} metric x attack correlations are positive (lower metric, "
-        f"lower attack accuracy); of the {len(significant)} with p < {alpha:g}, "
-        f"{significant_positive} are positive and {significant_negative} negative."
-        + _extremes(metric_values, attack_summary, metric)
-        + _undefined_note(correlations, defined)
+        f"{len(supported)} of {len(primary)} primary tests find lower metric (more transferable) "
+        f"going with lower attack accuracy on correctly classified images (more robust), "
+        f"{len(contradicted)} the opposite. Strongest: {strongest['metric']} x {strongest['attack']}, "
+        f"{_correlation(strongest)}, n = {int(strongest['n'])} networks, Holm-adjusted p = "
+        f"{_p(strongest[column])}"
+        + (" (opposite direction)" if verdict == CONTRADICTED else "") + "."
     )
-    return _row(claim, finding, SUPPORTED if holds else NOT_SUPPORTED, evidence)
+    return _row("transferable_more_robust", claim, "primary", test, finding, verdict, evidence,
+                value=strongest["value"], ci_low=strongest["ci_low"], ci_high=strongest["ci_high"],
+                n=strongest["n"], p=strongest["p_opposite" if verdict == CONTRADICTED else "p"],
+                p_adjusted=strongest[column])
 
 
-def claim_defences_lower_attack_accuracy(defence_tests, alpha=0.05, test="t", several=2,
-                                         metric_quantities=METRIC_QUANTITIES,
-                                         attack_quantities=None):
-    """Claim 5: at least ``several`` defences significantly lower some attack's accuracy.
+def claim_defences_lower_attack_accuracy(defence_tests, several=2, alpha=0.05):
+    """Claim 5 (exploratory): at least ``several`` defences significantly lower an attack's
+    robustness outcome (pixel or threshold; Holm over the family "robustness")."""
+    return _defence_claim("defences_lower_attack_accuracy", defence_tests, "robustness",
+                          "attack accuracy on correctly classified images", several, alpha)
 
-    defence_tests: ``rzs.stats.paired_tests`` output grouped by quantity. The attack accuracies
-    are the quantities in ``attack_quantities`` or, where it is None, every quantity not in
-    ``metric_quantities`` (pass attack_quantities when the table also compares, say, clean test
-    accuracy). A defence lowers an attack when mean_difference < 0 and the p-value of ``test``
-    ("t": t_p, "wilcoxon": wilcoxon_p) < alpha.
+
+def claim_defences_improve_transferability(defence_tests, several=2, alpha=0.05):
+    """Claim 6 (exploratory): at least ``several`` defences significantly lower DBM or AM (Holm
+    over the family "transferability")."""
+    return _defence_claim("defences_improve_transferability", defence_tests, "transferability",
+                          "DBM or AM", several, alpha)
+
+
+def claims_table(primary=None, metric_table=None, metric_replicates=None, covariates=None,
+                 defence_tests=None, alpha=0.05, metric="DBM", several=2,
+                 permutations=analysis.PERMUTATIONS, seed=analysis.SEED):
+    """Every claim beside this run's finding: the columns of ``COLUMNS``, one row per test.
+
+    primary, metric_table (as "metrics"), metric_replicates, covariates: from
+    ``analysis.primary_analysis``; defence_tests: ``analysis.defence_tests`` (``Study.defence_tests``).
+    Any input may be None or empty; its claims then read "inconclusive".
+    metric: the metric of claims 1 and 2. several: how many defences "several" means.
     """
-    claim = CLAIMS["defences_lower_attack_accuracy"]
-    if attack_quantities is None:
-        def counts(quantity):
-            return quantity not in metric_quantities
-    else:
-        chosen = set(attack_quantities)
-
-        def counts(quantity):
-            return quantity in chosen
-    return _defence_claim(claim, defence_tests, alpha, test, several, counts, "attack accuracy")
-
-
-def claim_defences_improve_transferability(defence_tests, alpha=0.05, test="t", several=2,
-                                           metric_quantities=METRIC_QUANTITIES):
-    """Claim 6: at least ``several`` defences significantly lower DBM or AM against vanilla.
-
-    defence_tests: as in ``claim_defences_lower_attack_accuracy``; only the quantities in
-    ``metric_quantities`` count (lower metric = more transferable).
-    """
-    claim = CLAIMS["defences_improve_transferability"]
-    return _defence_claim(
-        claim, defence_tests, alpha, test, several,
-        lambda quantity: quantity in metric_quantities, "/".join(metric_quantities),
-    )
-
-
-def attacks_for_correlation(attack_summary, accuracy_column="attack_accuracy"):
-    """attack_summary -> (the ``attacks`` table of ``stats.correlation_table``, its attack keys).
-
-    Keys are attack and th, plus strategy where attack_summary has several strategies.
-    accuracy_column: "attack_accuracy" (over all attacked images, as the authors report) or
-    "attack_accuracy_on_correct".
-    """
-    missing = [column for column in ("network", "attack", "th", accuracy_column)
-               if column not in attack_summary.columns]
-    if missing:
-        raise ValueError(
-            f"attack_summary must have columns network, attack, th, {accuracy_column}; received "
-            f"{list(attack_summary.columns)}, missing {missing}"
-        )
-    keys = ["attack", "th"]
-    if "strategy" in attack_summary.columns and attack_summary["strategy"].nunique() > 1:
-        keys.insert(1, "strategy")
-    attacks = attack_summary[["network", *keys, accuracy_column]].rename(
-        columns={accuracy_column: "accuracy"}
-    )
-    return attacks, tuple(keys)
-
-
-def claims_table(metric_values=None, accuracy=None, attack_summary=None, correlations=None,
-                 defence_tests=None, alpha=0.05, metric="DBM", test="t"):
-    """Every claim of the paper beside this run's finding: columns id, claim, finding, verdict,
-    evidence (one row per claim, in the order of PAPER.md).
-
-    Any input may be None or empty; its claims then read "inconclusive". Where correlations is
-    None but metric_values and attack_summary are given, it is computed with
-    ``stats.correlation_table`` from attack_summary.attack_accuracy.
-    metric: the metric of claims 1 and 2 (and of the network extremes in claim 4).
-    test: the paired test of claims 5 and 6 ("t" or "wilcoxon").
-    """
-    if correlations is None and not _empty(metric_values) and not _empty(attack_summary):
-        attacks, keys = attacks_for_correlation(attack_summary)
-        correlations = stats.correlation_table(
-            metric_values[["network", "metric", "value"]], attacks, attack_keys=keys
-        )
     rows = [
-        claim_densest_clusters(metric_values, metric=metric),
-        claim_accuracy_tradeoff(metric_values, accuracy, metric=metric, alpha=alpha),
-        claim_metrics_correlate_with_attacks(correlations, alpha=alpha),
-        claim_transferable_more_robust(correlations, alpha=alpha, metric_values=metric_values,
-                                       attack_summary=attack_summary, metric=metric),
-        claim_defences_lower_attack_accuracy(defence_tests, alpha=alpha, test=test),
-        claim_defences_improve_transferability(defence_tests, alpha=alpha, test=test),
+        claim_densest_clusters(metric_table, metric_replicates, metric=metric, alpha=alpha),
+        claim_accuracy_tradeoff(metric_table, covariates, metric_replicates, metric=metric,
+                                alpha=alpha, permutations=permutations, seed=seed),
+        *claims_metrics_correlate_with_attacks(primary),
+        claim_transferable_more_robust(primary),
+        claim_defences_lower_attack_accuracy(defence_tests, several, alpha),
+        claim_defences_improve_transferability(defence_tests, several, alpha),
     ]
-    table = pd.DataFrame(rows, columns=["claim", "finding", "verdict", "evidence"])
-    table.insert(0, "id", list(CLAIMS))
-    return table
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 # Helpers ----------------------------------------------------------------------------------------
 
-def _row(claim, finding, verdict, evidence):
-    assert verdict in VERDICTS, verdict
-    return {"claim": claim, "finding": finding, "verdict": verdict, "evidence": evidence}
+def _defence_claim(identifier, defence_tests, family, what, several, alpha):
+    claim = CLAIMS[identifier]
+    test = (f"two-sided sign-flip permutation test of the mean defended - vanilla difference over "
+            f"networks, Holm over the family {family!r}; a defence counts when significant and lower")
+    evidence = f"defence tests, family {family!r}, and the null control"
+    missing = _missing(defence_tests, "defence tests", ["defence", "quantity", "family", "n", "value",
+                                                        "p_adjusted", "significant", "null_control"])
+    if missing:
+        return _row(identifier, claim, "exploratory", test, missing, INCONCLUSIVE, evidence)
+    rows = defence_tests[defence_tests["family"] == family]
+    if rows.empty:
+        return _row(identifier, claim, "exploratory", test,
+                    f"The defence tests hold no {what} quantity.", INCONCLUSIVE, evidence)
+    control = rows[rows["null_control"]]
+    defended = rows[~rows["null_control"]]
+    significant = defended[defended["significant"]]
+    lowering = list(dict.fromkeys(significant.loc[significant["value"] < 0, "defence"]))
+    raising = list(dict.fromkeys(significant.loc[significant["value"] > 0, "defence"]))
+    control_significant = bool(control["significant"].any())
+    details = "; ".join(
+        f"{row.defence} {row.quantity} Δ = {row.value:+.3g} [{row.ci_low:+.3g}, {row.ci_high:+.3g}], "
+        f"Holm p = {_p(row.p_adjusted)}" for row in significant.itertuples())
+    reachable = (rows["minimum_p"] < alpha).any()
+    finding = (
+        f"{len(lowering)} of {defended['defence'].nunique()} defences significantly lower {what} and "
+        f"{len(raising)} raise it (n = {int(rows['n'].max())} networks; the claim needs {several})"
+        + (f": {details}." if details else ".")
+        + (" The null control (vanilla retrained with the next seed) is significant too, so these "
+           "tests are not calibrated on this run." if control_significant else
+           " The null control is not significant." if len(control) else " No null control was run.")
+        + ("" if reachable else f" With {int(rows['n'].max())} networks no test can reach p < "
+           f"{alpha:g}: the table cannot come out significant.")
+    )
+    if control_significant:
+        verdict = INCONCLUSIVE
+    elif len(lowering) >= several:
+        verdict = SUPPORTED
+    elif len(raising) >= several:
+        verdict = CONTRADICTED
+    else:
+        verdict = INCONCLUSIVE
+    best = defended.loc[defended["p_adjusted"].idxmin()] if defended["p_adjusted"].notna().any() else None
+    return _row(identifier, claim, "exploratory", test, finding, verdict, evidence,
+                value=float(len(lowering)), n=int(rows["n"].max()),
+                p_adjusted=np.nan if best is None else best["p_adjusted"])
 
 
-def _empty(frame):
-    return frame is None or (isinstance(frame, pd.DataFrame) and frame.empty)
+def _row(identifier, claim, kind, test, finding, verdict, evidence, value=np.nan, ci_low=np.nan,
+         ci_high=np.nan, n=np.nan, p=np.nan, p_adjusted=np.nan):
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {VERDICTS}; received {verdict!r}")
+    return {"id": identifier, "claim": claim, "analysis": kind, "test": test, "value": value,
+            "ci_low": ci_low, "ci_high": ci_high, "n": n, "p": p, "p_adjusted": p_adjusted,
+            "verdict": str(verdict), "finding": finding, "evidence": evidence}
+
+
+def _verdict_reason(verdict, p, p_opposite, alpha, adjusted):
+    label = "Holm-adjusted " if adjusted else ""
+    if verdict == SUPPORTED:
+        return f"Significant in the paper's direction ({label}p = {_p(p)})."
+    if verdict == CONTRADICTED:
+        return f"Significant in the opposite direction ({label}p = {_p(p_opposite)})."
+    return "Significant in neither direction; the interval above says how large an effect is still compatible."
+
+
+def _correlation(result):
+    return (f"Pearson r = {result['value']:.2f} [{result['ci_low']:.2f}, {result['ci_high']:.2f}] "
+            f"(one-sided permutation p = {_p(result['p'])})")
+
+
+def _estimate(row):
+    return f"{row['value']:.4g} [{row['ci_low']:.4g}, {row['ci_high']:.4g}]"
+
+
+def _replicates(replicates, key, value):
+    if replicates is None or key not in replicates:
+        return np.full(analysis.RESAMPLES, value)
+    return replicates[key]
 
 
 def _missing(frame, name, required):
@@ -320,16 +314,13 @@ def _missing(frame, name, required):
     if frame is None:
         return f"This run has no {name} table."
     if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"{name} must be a pandas DataFrame or None; received "
-                         f"{type(frame).__name__}")
+        raise ValueError(f"{name} must be a pandas DataFrame or None; received {type(frame).__name__}")
     if frame.empty:
         return f"The {name} table of this run is empty."
     absent = [column for column in required if column not in frame.columns]
     if absent:
-        raise ValueError(
-            f"{name} must have columns {required}; received {list(frame.columns)}, missing "
-            f"{absent}"
-        )
+        raise ValueError(f"{name} must have columns {required}; received {list(frame.columns)}, "
+                         f"missing {absent}")
     return ""
 
 
@@ -337,129 +328,8 @@ def _name_key(name):
     return "".join(character for character in str(name).lower() if character.isalnum())
 
 
-def _choice(value, name, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}; received {value!r}")
-    return allowed[value]
-
-
 def _p(p_value):
-    """ "p = 0.012" (two significant digits), "p = n/a" where undefined, "p < 1e-300" for 0."""
+    """ "0.012" (two significant digits), "n/a" where undefined, "< 1e-300" for 0."""
     if pd.isna(p_value):
-        return "p = n/a"
-    # scipy returns exactly 0 below double precision (e.g. r = 1): never print "p = 0".
-    return "p < 1e-300" if p_value == 0 else f"p = {p_value:.2g}"
-
-
-def _full_models(accuracy):
-    rows = accuracy
-    if "model" in rows.columns:
-        rows = rows[rows["model"] == "full"]
-    elif "excluded_class" in rows.columns:
-        rows = rows[rows["excluded_class"].isna()]
-    rows = rows.dropna(subset=["test_accuracy"])
-    duplicated = rows["network"][rows["network"].duplicated()]
-    if len(duplicated):
-        raise ValueError(
-            f"accuracy must hold one full-model row per network; received several for "
-            f"{sorted(map(str, duplicated.unique()))} (add a column model with 'full' marking "
-            "the full model)"
-        )
-    return rows
-
-
-def _correlation_label(row):
-    keys = [key for key in row.index if key not in ("metric", *CORRELATION_STATISTICS)]
-    parts = [_key_text(key, row[key]) for key in keys if not pd.isna(row[key])]
-    return f"{row['metric']} x {' '.join(parts)}" if parts else str(row["metric"])
-
-
-def _key_text(key, value):
-    if key == "th":
-        return f"th={value:g}" if isinstance(value, (int, float, np.number)) else f"th={value}"
-    return str(value)
-
-
-def _defined_correlations(correlations):
-    """(rows with a defined Pearson r, "" or a sentence on what is missing)."""
-    missing = _missing(correlations, "correlations", ["metric", "n", "pearson_r", "pearson_p"])
-    if missing:
-        return None, missing
-    defined = correlations.dropna(subset=["pearson_r", "pearson_p"])
-    if defined.empty:
-        notes = sorted({note for note in correlations.get("note", pd.Series(dtype=str)) if note})
-        return None, (
-            f"None of the {len(correlations)} metric x attack correlations is defined"
-            + (f" ({'; '.join(notes)})" if notes else "") + "."
-        )
-    return defined, ""
-
-
-def _undefined_note(correlations, defined):
-    undefined = len(correlations) - len(defined)
-    if not undefined:
-        return ""
-    return f" {undefined} further rows are undefined (too few networks or constant values)."
-
-
-def _extremes(metric_values, attack_summary, metric):
-    """Sentence on the most and least transferable network's mean attack accuracy, or ""."""
-    if _empty(metric_values) or _empty(attack_summary):
-        return ""
-    if not {"network", "attack_accuracy"} <= set(attack_summary.columns):
-        return ""
-    chosen = metric_values[metric_values["metric"] == metric].dropna(subset=["value"])
-    mean_accuracy = attack_summary.groupby("network")["attack_accuracy"].agg(["mean", "count"])
-    chosen = chosen[chosen["network"].isin(mean_accuracy.index)].sort_values("value",
-                                                                               kind="stable")
-    if len(chosen) < 2:
-        return ""
-    most, least = chosen.iloc[0], chosen.iloc[-1]
-    return (
-        f" The most transferable network by {metric}, {most['network']} ({most['value']:.4g}), "
-        f"has a mean attack accuracy of {mean_accuracy.loc[most['network'], 'mean']:.3f} over "
-        f"{int(mean_accuracy.loc[most['network'], 'count'])} attack settings; the least, "
-        f"{least['network']} ({least['value']:.4g}), "
-        f"{mean_accuracy.loc[least['network'], 'mean']:.3f}."
-    )
-
-
-def _defence_claim(claim, defence_tests, alpha, test, several, counts, what):
-    p_column = _choice(test, "test", TEST_COLUMNS)
-    evidence = (f"defence_tests rows with quantity = {what}: mean_difference < 0 and "
-                f"{p_column} < alpha ({TEST_NAMES[test]}, defended vs vanilla, paired by network)")
-    missing = _missing(defence_tests, "defence_tests",
-                       ["defence", "quantity", "n", "mean_difference", p_column])
-    if missing:
-        return _row(claim, missing, INCONCLUSIVE, evidence)
-    rows = defence_tests[defence_tests["quantity"].map(counts)]
-    if rows.empty:
-        return _row(claim, f"defence_tests holds no {what} quantity; this run compared "
-                    f"{sorted(map(str, defence_tests['quantity'].unique()))}.",
-                    INCONCLUSIVE, evidence)
-    tested = rows.dropna(subset=[p_column])
-    defences = list(dict.fromkeys(rows["defence"]))
-    if tested.empty:
-        return _row(claim, f"No {TEST_NAMES[test]} on {what} is defined for the "
-                    f"{len(defences)} defences (too few networks paired or no differences).",
-                    INCONCLUSIVE, evidence)
-    lowered = rows[rows["mean_difference"] < 0]
-    significant = tested[(tested["mean_difference"] < 0) & (tested[p_column] < alpha)]
-    helping = list(dict.fromkeys(significant["defence"]))
-    details = "; ".join(
-        f"{defence} ("
-        + ", ".join(
-            f"{row['quantity']} Δ = {row['mean_difference']:+.3g}, {_p(row[p_column])}"
-            for _, row in significant[significant["defence"] == defence].iterrows()
-        )
-        + ")"
-        for defence in helping
-    )
-    finding = (
-        f"{len(helping)} of {len(defences)} defences significantly lower {what} "
-        f"({TEST_NAMES[test]}, p < {alpha:g}; the claim needs at least {several})"
-        + (f": {details}." if helping else ".")
-        + f" {len(lowered)} of {len(rows)} defence x quantity comparisons lower it on average, "
-        f"{len(significant)} significantly."
-    )
-    return _row(claim, finding, SUPPORTED if len(helping) >= several else NOT_SUPPORTED, evidence)
+        return "n/a"
+    return "< 1e-300" if p_value == 0 else f"{p_value:.2g}"

@@ -32,7 +32,7 @@ def simulated_family(effect, studies=STUDIES, networks=NETWORKS, seed=0):
 def family_outcome(effect):
     x, y = simulated_family(effect)
     result = analysis.correlation_tests(x, y, resamples=RESAMPLES, permutations=PERMUTATIONS)
-    _, _, verdicts = analysis.family_verdicts(result["p_value"], result["p_opposite"])
+    _, _, verdicts = analysis.family_verdicts(result["p"], result["p_opposite"])
     return verdicts
 
 
@@ -59,7 +59,7 @@ def test_strong_opposite_effect_is_contradicted_and_never_supported():
 def test_primary_tests_table_matches_the_vectorised_rule():
     x, y = simulated_family(effect=1.0, studies=3, seed=4)
     vectorised = analysis.correlation_tests(x, y, resamples=RESAMPLES, permutations=PERMUTATIONS)
-    p_adjusted, _, verdicts = analysis.family_verdicts(vectorised["p_value"], vectorised["p_opposite"])
+    p_adjusted, _, verdicts = analysis.family_verdicts(vectorised["p"], vectorised["p_opposite"])
     for study in range(3):
         networks = [f"net{k}" for k in range(NETWORKS)]
         metric_table = pd.DataFrame(
@@ -124,7 +124,7 @@ def test_null_control_is_not_significant_in_95_percent_of_simulations():
                                        permutations=2**NETWORKS)
     # The exact sign-flip test has size 0.05 by construction; allow the simulation's own
     # error (two standard errors of a share of 0.05 over 1,000 studies).
-    assert np.mean(result["p_value"] < 0.05) <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / STUDIES)
+    assert np.mean(result["p"] < 0.05) <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / STUDIES)
 
 
 def test_a_one_network_defence_table_cannot_come_out_significant():
