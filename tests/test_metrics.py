@@ -538,3 +538,23 @@ def test_network_metric_values_per_seed_with_calibrated_metrics_and_degenerate_m
     assert embedded["std"].isna().all() and list(embedded["degenerate_models"]) == [0, 1]
     seed_one_dbm = values[(values["seed"] == 1) & (values["metric"] == "DBM (calibrated)")].iloc[0]
     assert seed_one_dbm["value"] == pytest.approx(tables[1]["dbm_calibrated"].mean())
+
+
+def test_embedded_dbi_is_scale_free_in_space_but_not_in_temperature():
+    generator = np.random.default_rng(0)
+    points = generator.normal(size=(60, 4))
+    labels = np.repeat(np.arange(3), 20)
+    centre = points.mean(axis=0)
+    assert metrics.davies_bouldin_index(centre + 0.1 * (points - centre), labels) == pytest.approx(
+        metrics.davies_bouldin_index(points, labels)
+    )
+    # A temperature shrinks each excluded class towards its own uniform point, the centroids stay
+    # apart: the index falls with T as DBM does, which only calibration undoes.
+    logits = {index: generator.normal(0, 3, (30, 4)) for index in range(5)}
+    values = [
+        metrics.embedded_davies_bouldin_index(
+            {index: (metrics.softmax_at_temperature(z, temperature), np.full((30, 5), 0.2)) for index, z in logits.items()}
+        )
+        for temperature in (0.5, 2.0, 8.0)
+    ]
+    assert values[0] > values[1] > values[2]
