@@ -19,6 +19,14 @@ log_directory, **options) -> iterator of (index, error or None), completing in
 any order; `options` are the back end's own arguments (Ray's `resources` and
 `max_retries`).
 
+While a grid runs, its progress (results done of total, cached ones
+counted apart, failures, elapsed time and an estimate of the time left) is
+drawn as a tqdm bar, or, when the environment variable `RZS_PROGRESS_FILE`
+names a file, appended to that file as one line per finished result instead:
+`rzs.reproduce` sets it and prints the file's lines on the console while
+papermill runs a notebook, where a bar inside the notebook would be seen only
+after the notebook ends (and would leave a stderr block in it).
+
 Setting the environment variable `RZS_RAY_ADDRESS` (a Ray address such as
 "auto" or "ray://head:10001") moves every grid that would run on the "local"
 back end, the default of `run_grid` and of every profile, onto that Ray
@@ -57,6 +65,7 @@ TASKS_PER_PROCESS = 40
 # computing it is started again once; the second death is reported.
 LOCAL_CRASHES_ALLOWED = 1
 RAY_ADDRESS_VARIABLE = "RZS_RAY_ADDRESS"
+PROGRESS_FILE_VARIABLE = "RZS_PROGRESS_FILE"
 RAY_RESOURCE_NAMES = ("num_cpus", "num_gpus", "memory")
 
 
@@ -137,14 +146,76 @@ def run_grid(
     payloads = [_payload(spec, compute, store) for spec in missing]
     log_directory = store.root / "logs"
     log_directory.mkdir(parents=True, exist_ok=True)
-    with tqdm(total=len(missing), desc="results", unit="result", disable=not progress) as bar:
+    progress_file = os.environ.get(PROGRESS_FILE_VARIABLE) if progress else None
+    progress_line = GridProgress(specs, len(report.cached))
+    _append_progress(progress_file, progress_line.line())
+    with tqdm(total=len(missing), desc="results", unit="result", disable=not progress or bool(progress_file)) as bar:
         for index, error in BACKENDS[backend](payloads, workers, log_directory, **options):
             if error is None:
                 report.computed.append(missing[index])
             else:
                 report.failed[missing[index]] = error
             bar.update()
+            progress_line.finished(failed=error is not None)
+            _append_progress(progress_file, progress_line.line())
     return report
+
+
+class GridProgress:
+    """One line of a grid's progress: done / total, cached apart, failures, elapsed, time left.
+
+    The time left is the mean time per result finished so far (over all
+    workers at once) times the results still missing: a grid's results are
+    alike, and the first ones carry the workers' start-up, so the estimate
+    errs long early on.
+    """
+
+    def __init__(self, specs, cached):
+        self.kinds = sorted({spec.kind for spec in specs})
+        self.total = len(specs)
+        self.cached = cached
+        self.computed = 0
+        self.failed = 0
+        self.start = time.monotonic()
+
+    def finished(self, failed=False):
+        if failed:
+            self.failed += 1
+        else:
+            self.computed += 1
+
+    def line(self):
+        done = self.cached + self.computed + self.failed
+        elapsed = time.monotonic() - self.start
+        finished = self.computed + self.failed
+        if done == self.total:
+            left = "done"
+        elif finished:
+            left = f"about {format_seconds(elapsed / finished * (self.total - done))} left"
+        else:
+            left = "time left not known yet"
+        return (
+            f"{'/'.join(self.kinds) or 'results'}: {done}/{self.total} "
+            f"({self.cached} cached, {self.computed} computed, {self.failed} failed), "
+            f"elapsed {format_seconds(elapsed)}, {left}"
+        )
+
+
+def format_seconds(seconds):
+    """A duration as "1 h 02 min", "3 min 05 s" or "12 s"."""
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+def _append_progress(path, line):
+    # Opened per line, so that a reader tailing the file sees every line as soon as it is written.
+    if path:
+        with open(path, "a") as progress:
+            progress.write(line + "\n")
 
 
 def _backend_options(backend, resources, max_retries, tasks_per_process):
@@ -341,12 +412,6 @@ def compute_logged(payload, log_path):
     model it trained (BENCHMARKS.md, "The local runner's idle time").
     """
     global _last_network
-    import keras
-
-    if _last_network is not None and payload.get("network") != _last_network:
-        keras.backend.clear_session(free_memory=True)
-    _last_network = payload.get("network")
-    keras.config.set_dtype_policy("float32")
     with open(log_path, "a") as log:
         log.write(
             f"{ATTEMPT_HEADER}{payload['name']} on {socket.gethostname()}, "
@@ -354,7 +419,15 @@ def compute_logged(payload, log_path):
         )
         log.flush()
         try:
+            # Inside the redirection: TensorFlow's C++ start-up lines go to the task's
+            # log, not to the console or notebook of the process that started the worker.
             with _output_to(log):
+                import keras
+
+                if _last_network is not None and payload.get("network") != _last_network:
+                    keras.backend.clear_session(free_memory=True)
+                _last_network = payload.get("network")
+                keras.config.set_dtype_policy("float32")
                 compute_payload(payload)
         except Exception:  # noqa: BLE001 - reported per result, the grid goes on
             log.write(traceback.format_exc())
@@ -379,6 +452,18 @@ def _output_to(log):
         for descriptor, copy in saved.items():
             os.dup2(copy, descriptor)
             os.close(copy)
+
+
+def import_tensorflow_quietly():
+    """Import TensorFlow with this process's stderr sent to /dev/null meanwhile.
+
+    TensorFlow's C++ start-up lines (absl's "before InitializeLog", oneDNN,
+    cudart) are written to file descriptor 2 before anything reads
+    TF_CPP_MIN_LOG_LEVEL or absl's settings, so no environment variable
+    silences them; a later `import tensorflow` finds the module loaded.
+    """
+    with open(os.devnull, "w") as devnull, _output_to(devnull):
+        import tensorflow  # noqa: F401
 
 
 def ray_backend(payloads, workers, log_directory, resources=None, max_retries=3):

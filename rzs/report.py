@@ -1,0 +1,223 @@
+"""One page per profile: outputs/<profile>/index.html, and README's measured tables.
+
+    python -m rzs.report --profile smoke          # regenerate outputs/smoke/index.html
+    python -m rzs.report --readme                 # README's run-time and accuracy tables
+
+The page is rendered from the Jinja2 template `rzs/templates/report.html.j2`
+out of what a run left: its run record (`run.json`, written by
+`rzs.reproduce`), the executed notebooks beside it, and the figures and
+tables the notebooks wrote. Figures are linked by relative paths to the files
+in figures/<profile>/, never copied, so the page shows exactly those files and
+opens from disk as long as the folders keep their places; every table is read
+from its CSV.
+"""
+
+import argparse
+import json
+import os
+import re
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from rzs import runner
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PAGE = "index.html"
+RUN_RECORD = "run.json"
+CLAIMS_TABLE = "claims"
+# A caption per figure name, filled in from the run's parameters and the name's parts.
+CAPTIONS = (
+    (
+        r"raw-zero-shot-illustration",
+        "Raw Zero-Shot on {first_network}: test images of a class its leave-one-out model never saw, "
+        "the soft labels that model gives them over the known classes, and the full model's amalgam proportions.",
+    ),
+    (
+        r"zero-shot-class-(?P<part>\d+)",
+        "Class {part} as each of the {network_count} networks' leave-one-out models see it: "
+        "their soft labels over the classes they know, in two dimensions.",
+    ),
+    (
+        r"zero-shot-(?P<part>.+)",
+        "{part}: the soft labels of each leave-one-out model on the class it never saw, one panel per excluded class.",
+    ),
+    (
+        r"amalgam-(?P<part>.+)",
+        "{part}: the full model's amalgam proportions beside the Raw Zero-Shot soft labels, per excluded class.",
+    ),
+    (
+        r"metrics-per-network",
+        "DBM and AM (q = {metric_q}, {am_distance} distance) of each of the {network_count} networks, over its excluded classes.",
+    ),
+    (
+        r"attack-accuracy",
+        "Accuracy under the {attacks} attacks at th = {thresholds} on {attack_images} test images, per network.",
+    ),
+    (
+        r"(?P<part>dbm|am)-vs-attacks",
+        "{part_upper} against accuracy under each attack and th, one point per network; "
+        "Pearson and Spearman correlations are in the correlations table.",
+    ),
+    (
+        r"defence-comparison",
+        "Vanilla against the {defences} defences on {defended}: metrics, attack accuracy and clean test accuracy.",
+    ),
+)
+
+
+def caption(name, parameters):
+    """A sentence describing figure `name` of a run with `parameters`."""
+    networks = list(parameters.get("networks") or [])
+    defended = parameters.get("defence_networks")
+    values = {
+        **parameters,
+        "first_network": networks[0] if networks else "the first network",
+        "network_count": len(networks),
+        "defended": ", ".join(defended) if defended else ", ".join(networks),
+        "defences": ", ".join(parameters.get("defences") or []),
+        "attacks": " and ".join(parameters.get("attacks") or []),
+        "thresholds": ", ".join(str(th) for th in parameters.get("thresholds") or []),
+    }
+    for pattern, text in CAPTIONS:
+        match = re.fullmatch(pattern, name)
+        if match:
+            part = match.groupdict().get("part", "")
+            return text.format(**values, part=part, part_upper=part.upper())
+    return name.replace("-", " ").capitalize() + "."
+
+
+def output_folder(parameters, name):
+    """figures_dir or tables_dir of a run, /<profile>; relative ones are relative to notebooks/."""
+    return (NOTEBOOKS / parameters.get(name, f"../{name[:-4]}s") / parameters["profile"]).resolve()
+
+
+def _link(path, page_directory):
+    return Path(os.path.relpath(path, page_directory)).as_posix()
+
+
+def table_html(frame):
+    return frame.to_html(index=False, na_rep="", float_format=lambda value: f"{value:.4g}", border=0)
+
+
+def write_report(output_directory):
+    """Render `output_directory`/index.html from its run record; returns the page's path."""
+    output_directory = Path(output_directory).resolve()
+    run = json.loads((output_directory / RUN_RECORD).read_text())
+    parameters = run["parameters"]
+    figures_directory = output_folder(parameters, "figures_dir")
+    tables_directory = output_folder(parameters, "tables_dir")
+    figures = []
+    for png in sorted(figures_directory.glob("*.png")):
+        pdf = png.with_suffix(".pdf")
+        figures.append(
+            {
+                "name": png.stem,
+                "png": _link(png, output_directory),
+                "pdf": _link(pdf, output_directory) if pdf.is_file() else None,
+                "caption": caption(png.stem, parameters),
+            }
+        )
+    tables, claims = [], None
+    for csv in sorted(tables_directory.glob("*.csv")):
+        frame = pd.read_csv(csv)
+        if csv.stem == CLAIMS_TABLE:
+            claims = table_html(frame)
+            continue
+        tables.append(
+            {"name": csv.stem, "rows": len(frame), "csv": _link(csv, output_directory), "html": table_html(frame)}
+        )
+    seconds = run.get("notebook_seconds", {})
+    notebooks = [
+        {
+            "name": stem,
+            "html": f"{stem}.html",
+            "ipynb": f"{stem}.ipynb",
+            "seconds": seconds.get(stem),
+            "time": runner.format_seconds(seconds[stem]) if stem in seconds else None,
+        }
+        for stem in run["notebooks"]
+        if (output_directory / f"{stem}.html").is_file()
+    ]
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    page = environment.get_template("report.html.j2").render(
+        profile=run["profile"],
+        run=run,
+        claims=claims,
+        notebooks=notebooks,
+        figures=figures,
+        tables=tables,
+        figures_directory=figures_directory,
+        tables_directory=tables_directory,
+        total_time=runner.format_seconds(run.get("total_seconds", 0)),
+    )
+    path = output_directory / PAGE
+    path.write_text(page)
+    return path
+
+
+def run_records(outputs):
+    """The run records under `outputs` (one folder per profile), oldest first."""
+    records = [json.loads(path.read_text()) for path in Path(outputs).glob(f"*/{RUN_RECORD}")]
+    return sorted(records, key=lambda record: record["started"])
+
+
+def readme_tables(outputs):
+    """README's "Measured run times" and full-model accuracy tables, in Markdown, from run records."""
+    time_rows, accuracy_sections = [], []
+    for run in run_records(outputs):
+        machine = run["machine"]
+        time_rows.append(
+            {
+                "profile": f"`{run['profile']}`",
+                "machine": f"{machine['processor']}, {machine['cores_used']} cores, devices {', '.join(machine['devices'])}",
+                "date": run["started"][:10],
+                "commit": (run["commit"] or "unknown")[:7] + (" (dirty)" if run["dirty"] else ""),
+                "notebooks": " / ".join(
+                    f"{stem[:2]} {runner.format_seconds(seconds)}" for stem, seconds in run["notebook_seconds"].items()
+                ),
+                "all notebooks": runner.format_seconds(run["total_seconds"]),
+                "computed / cached": (
+                    f"{sum(stage.get('computed', 0) for stage in run['plan'])} / "
+                    f"{sum(stage['cached'] for stage in run['plan'])}"
+                ),
+            }
+        )
+        accuracy = output_folder(run["parameters"], "tables_dir") / "full-model-accuracy.csv"
+        if accuracy.is_file():
+            frame = pd.read_csv(accuracy)
+            columns = [column for column in ("network", "defence", "test_accuracy") if column in frame]
+            accuracy_sections.append(
+                f"Full models' test accuracy, `{run['profile']}` run of {run['started'][:10]}:\n\n"
+                + frame[columns].to_markdown(index=False, floatfmt=".3f")
+            )
+    if not time_rows:
+        return f"No run records under {outputs}: run `make reproduce` first."
+    return "\n\n".join([pd.DataFrame(time_rows).to_markdown(index=False), *accuracy_sections]) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", help="regenerate outputs/<profile>/index.html")
+    parser.add_argument("--output", type=Path, help="the run's output folder; default outputs/<profile>")
+    parser.add_argument("--readme", action="store_true", help="print README's tables from the run records")
+    parser.add_argument("--outputs", type=Path, default=ROOT / "outputs", help="where --readme looks for runs")
+    arguments = parser.parse_args(argv)
+    if arguments.readme:
+        print(readme_tables(arguments.outputs), end="")
+        return
+    if not arguments.profile and not arguments.output:
+        parser.error("give --profile, --output or --readme")
+    output = arguments.output or ROOT / "outputs" / arguments.profile
+    if not (output / RUN_RECORD).is_file():
+        parser.exit(2, f"rzs.report: no {RUN_RECORD} in {output}; run `make reproduce` first.\n")
+    print(write_report(output))
+
+
+if __name__ == "__main__":
+    main()
