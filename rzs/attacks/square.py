@@ -37,9 +37,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rzs.attacks import model_calls, validation
+from rzs.attacks.evolutionary import FITNESSES
 from rzs.attacks.results import build_table
 
-FITNESSES = ("margin", "probability")
 # The random-search attacks have no population; the column names how they search.
 STRATEGY = "random_search"
 

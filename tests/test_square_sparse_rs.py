@@ -1,0 +1,185 @@
+"""Tests of the Square Attack and Sparse-RS on a tiny Fashion-MNIST conv net trained once."""
+
+import pathlib
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from keras import layers
+
+from rzs import attacks, data
+from rzs.attacks.sparse_rs import sparse_rs, sparse_rs_alpha_schedule
+from rzs.attacks.square import square_attack, square_p_schedule
+
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+STOP_REASONS = {"success", "budget", "clean_misclassified"}
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    """The first 2000 Fashion-MNIST training and 200 test images."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"no canonical dataset files at {SHARED_DATA}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RZS_DATA_DIR", str(SHARED_DATA))
+        patch.setenv("RZS_OFFLINE", "1")
+        fashion = data.load_dataset("fashion_mnist")
+    return {
+        "x_train": fashion.x_train[:2000],
+        "y_train": fashion.y_train[:2000],
+        "x_test": fashion.x_test[:200],
+        "y_test": fashion.y_test[:200],
+    }
+
+
+@pytest.fixture(scope="module")
+def model(dataset):
+    """Tiny conv net that follows the model contract: raw pixels in, probabilities out."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    x = layers.Rescaling(1 / 255)(inputs)
+    x = layers.Conv2D(8, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(16, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    logits = layers.Dense(10)(x)
+    outputs = layers.Activation("softmax", dtype="float32")(logits)
+    network = keras.Model(inputs, outputs)
+    network.compile("adam", "sparse_categorical_crossentropy")
+    network.fit(
+        dataset["x_train"].astype("float32"), dataset["y_train"], epochs=2, batch_size=64, verbose=0
+    )
+    return network
+
+
+@pytest.fixture(scope="module")
+def correct_images(dataset, model):
+    """The first 30 test images the model classifies correctly, with their labels."""
+    predictions = np.argmax(model.predict_on_batch(dataset["x_test"].astype("float32")), axis=1)
+    chosen = np.flatnonzero(predictions == dataset["y_test"])[:30]
+    return dataset["x_test"][chosen], dataset["y_test"][chosen]
+
+
+@pytest.fixture(scope="module")
+def results(model, dataset):
+    """Both attacks on the first 12 test images (some misclassified), with images."""
+    images, labels = dataset["x_test"][:12], dataset["y_test"][:12]
+    options = {"queries": 150, "progress": False, "return_images": True}
+    return {
+        "square": square_attack(model, images, labels, [4, 24], **options),
+        "sparse_rs": sparse_rs(model, images, labels, [1, 6], **options),
+        "images": images,
+    }
+
+
+def check_rows(table, adversarials, images, queries):
+    """Checks shared by both attacks: integer images, honest success, stop reasons."""
+    assert adversarials.dtype == np.uint8
+    originals = images[table["image"].to_numpy()]
+    assert set(table["stop_reason"]) <= STOP_REASONS
+    # Success is decided once from the search's own scores and agrees with re-scoring.
+    assert (table["success"] == table["rescored_success"]).all()
+    assert (table["success"] == (table["adversarial_label"] != table["true_label"])).all()
+    assert (table["success"] == table["stop_reason"].isin(["success", "clean_misclassified"])).all()
+    searched = table["stop_reason"] != "clean_misclassified"
+    assert (table.loc[table["stop_reason"] == "budget", "queries"] == queries).all()
+    assert table.loc[searched, "queries"].between(1, queries).all()
+    assert (table.loc[~searched, "queries"] == 0).all()
+    assert (adversarials[~searched.to_numpy()] == originals[~searched.to_numpy()]).all()
+    return originals, searched
+
+
+def test_square_attack_stays_within_th_on_integer_pixels(results):
+    table, adversarials = results["square"]
+    originals, _ = check_rows(table, adversarials, results["images"], queries=150)
+    difference = adversarials.astype("int64") - originals.astype("int64")
+    largest = np.abs(difference).reshape(len(table), -1).max(axis=1)
+    assert (largest <= table["th"].to_numpy()).all()
+    assert (table["linf"] <= table["th"]).all()
+    assert table["success"].any() and not table["success"].all()
+
+
+def test_sparse_rs_changes_exactly_k_pixels_to_cube_corners(results):
+    table, adversarials = results["sparse_rs"]
+    originals, searched = check_rows(table, adversarials, results["images"], queries=150)
+    changed = np.any(adversarials != originals, axis=-1).reshape(len(table), -1)
+    assert (changed.sum(axis=1)[searched] == table.loc[searched, "th"]).all()
+    assert (table.loc[searched, "l0"] == table.loc[searched, "th"]).all()
+    assert np.isin(adversarials[np.any(adversarials != originals, axis=-1)], [0, 255]).all()
+    assert table["success"].any() and not table["success"].all()
+
+
+@pytest.mark.parametrize("attack", [square_attack, sparse_rs])
+def test_same_seed_same_table_whatever_the_batch(model, dataset, attack):
+    images, labels = dataset["x_test"][:5], dataset["y_test"][:5]
+    options = {"queries": 25, "progress": False}
+    first = attack(model, images, labels, [2, 8], seed=3, **options)
+    # One image at a time: each search draws from its own (seed, image, th) generator.
+    again = attack(model, images, labels, [2, 8], seed=3, max_batch_size=1, **options)
+    pd.testing.assert_frame_equal(first, again)
+    other_seed = attack(model, images, labels, [2, 8], seed=4, **options)
+    assert not first.equals(other_seed)
+
+
+@pytest.mark.parametrize("attack", [square_attack, sparse_rs])
+def test_targeted_success_means_the_target_class(model, correct_images, attack):
+    images, labels = correct_images[0][:6], correct_images[1][:6]
+    targets = (labels + 1) % 10
+    table = attack(model, images, labels, 40, queries=60, target_labels=targets, progress=False)
+    assert (table["success"] == (table["adversarial_label"] == targets)).all()
+    assert (table["success"] == table["rescored_success"]).all()
+
+
+def test_square_attack_beats_cma_es_threshold_attack_at_equal_queries(model, correct_images):
+    images, labels = correct_images
+    square = square_attack(model, images, labels, 12, queries=300, progress=False)
+    cma_es = attacks.threshold_attack(
+        model, images, labels, 12, population=20, generations=15, progress=False
+    )
+    assert cma_es["queries"].max() == square["queries"].max() == 300
+    assert square["success"].sum() > cma_es["success"].sum()
+
+
+def test_sparse_rs_beats_cma_es_pixel_attack_at_equal_queries(model, correct_images):
+    images, labels = correct_images[0][:20], correct_images[1][:20]
+    sparse = sparse_rs(model, images, labels, 4, queries=300, progress=False)
+    cma_es = attacks.pixel_attack(
+        model, images, labels, 4, population=20, generations=15, progress=False
+    )
+    assert cma_es["queries"].max() == sparse["queries"].max() == 300
+    assert sparse["success"].sum() > cma_es["success"].sum()
+
+
+def test_schedules_follow_the_papers():
+    # Square Attack: p halves at fixed fractions of the budget, down to p_init / 512.
+    iterations = [0, 10, 11, 40, 100, 300, 800, 1500, 3000, 5000, 7000, 9000, 9999]
+    p_values = [square_p_schedule(0.05, iteration, 10000) for iteration in iterations]
+    expected = [1, 1, 2, 2, 4, 8, 16, 32, 64, 128, 256, 512, 512]
+    assert p_values == pytest.approx([0.05 / divisor for divisor in expected])
+    # Rescaled to the budget: the same fraction of a 100-query budget gives the same p.
+    assert square_p_schedule(0.05, 30, 100) == square_p_schedule(0.05, 3000, 10000)
+    # Sparse-RS (L0): alpha_init at the start, then / 2, 4, 5, 6, 8, 10, 12, 15, 20.
+    iterations = [0, 1, 51, 201, 501, 1001, 2001, 4001, 6001, 8001, 9999]
+    alphas = [sparse_rs_alpha_schedule(0.3, iteration, 10000) for iteration in iterations]
+    divisors = [1, 2, 4, 5, 6, 8, 10, 12, 15, 20, 20]
+    assert alphas == pytest.approx([0.3 / divisor for divisor in divisors])
+
+
+@pytest.mark.parametrize(
+    "attack, options, message",
+    [
+        (square_attack, {"th": 0}, "th"),
+        (square_attack, {"th": 256}, "th"),
+        (square_attack, {"th": 4, "p_init": 1.5}, "p_init"),
+        (square_attack, {"th": 4, "queries": 0}, "queries"),
+        (square_attack, {"th": 4, "fitness": "loss"}, "fitness"),
+        (sparse_rs, {"th": 784}, "th"),
+        (sparse_rs, {"th": 2, "alpha_init": 0}, "alpha_init"),
+        (sparse_rs, {"th": 2, "seed": -1}, "seed"),
+    ],
+)
+def test_bad_arguments_raise_value_error_naming_them(model, dataset, attack, options, message):
+    with pytest.raises(ValueError, match=message):
+        attack(model, dataset["x_test"][:2], dataset["y_test"][:2], progress=False, **options)
