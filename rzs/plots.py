@@ -1,20 +1,26 @@
 """Paper figures: Raw Zero-Shot polygons, amalgam heatmaps, metrics, correlations and defences.
 
-Every function draws in one style (``PAPER_STYLE``: seaborn's colour-blind palette, DejaVu Sans,
-sizes for a printed page) and returns the matplotlib Figure; ``save_figure`` writes it as PNG and
-PDF with the metadata that changes from run to run stripped, so the same data give byte-identical
-files. Nothing here draws at random, so no seed is needed.
+Every function draws in one house style and returns the matplotlib Figure: ``PAPER_STYLE``
+(seaborn's colour-blind palette, DejaVu Sans at 7-9 pt, no axis offset text), figures one column
+(``ONE_COLUMN_INCHES``) or two columns (``TWO_COLUMN_INCHES``) wide and at most a page
+(``PAGE_HEIGHT_INCHES``) tall, laid out by matplotlib's constrained layout so no text overprints
+another. Estimates carry their intervals: Wilson intervals for attack accuracies
+(``attack_accuracy_intervals``), the given bootstrap intervals elsewhere. ``save_figure`` writes
+PNG and PDF with the metadata that changes from run to run stripped, so the same data give
+byte-identical files; the one resampling here (``plot_metric_vs_attack``'s band without given
+replicates) takes a seed.
 """
 
-import itertools
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 from cycler import cycler
+from statsmodels.stats import proportion
 
-from rzs import metrics, stats
+from rzs import metrics
 
 PALETTE = sns.color_palette("colorblind")
 # Colour and marker together keep up to 10 x 8 networks apart, in greyscale print too.
@@ -22,16 +28,18 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 PAPER_STYLE = {
     **sns.axes_style("ticks"),
     "font.family": "DejaVu Sans",
-    "font.size": 9,
-    "axes.titlesize": 9,
-    "axes.labelsize": 9,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
     "legend.fontsize": 7,
-    "figure.titlesize": 11,
+    "figure.titlesize": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.prop_cycle": cycler(color=PALETTE),
+    # An offset ("+1e-3" at the axis end) lands on titles and annotations; ticks say it all.
+    "axes.formatter.useoffset": False,
     # Type 42 embeds TrueType fonts, whose text stays selectable and editable in the PDF.
     "pdf.fonttype": 42,
 }
@@ -40,6 +48,15 @@ PNG_DPI = 300
 PANEL_INCHES = 2.3
 # Room for a figure title and a legend beside a single panel.
 MINIMUM_WIDTH_INCHES = 5.0
+# Column and text widths of two-column journals and proceedings (IEEE, ACM, Springer: 3.3-3.5
+# and 6.9-7.2 inches); a figure drawn at its printed size needs no scaling, so 7-9 pt stays 7-9 pt.
+ONE_COLUMN_INCHES = 3.5
+TWO_COLUMN_INCHES = 7.0
+PAGE_HEIGHT_INCHES = 9.0
+INTERVAL_COLUMNS = ("value", "ci_low", "ci_high")
+ATTACK_SUMMARY_COLUMNS = ("network", "attack", "th", "images", "attack_accuracy",
+                          "correct_images", "attack_accuracy_on_correct")
+METRIC_LABELS = {"DBM": "Davies-Bouldin Metric (DBM)", "AM": "Amalgam Metric (AM)"}
 
 
 def save_figure(figure, path_without_suffix, dpi=PNG_DPI):
@@ -245,11 +262,11 @@ def plot_metrics_per_network(table):
     """DBM and AM per network: bar = mean over excluded classes, error bar = std, dots = classes.
 
     table: ``metrics.metrics_table`` results of one or more networks, concatenated; networks
-    appear in the order of the table.
+    appear in the order of the table. The spread over classes describes the classes, not the
+    uncertainty of the network's value: ``plot_metric_intervals`` draws that.
     """
     summary = metrics.network_metric_values(table)
     networks = list(dict.fromkeys(table["network"]))
-    labels = {"DBM": "Davies-Bouldin Metric (DBM)", "AM": "Amalgam Metric (AM)"}
     with plt.rc_context(PAPER_STYLE):
         figure, axes = plt.subplots(
             1, 2, layout="constrained", figsize=(max(6.0, 1.1 * len(networks) + 2.0), 3.0)
@@ -267,157 +284,357 @@ def plot_metrics_per_network(table):
                              zorder=3, linewidths=0)
             axis.set_xticks(positions, networks, rotation=30, ha="right",
                             rotation_mode="anchor")
-            axis.set_title(labels[metric])
+            axis.set_title(METRIC_LABELS[metric])
             axis.set_ylabel(f"{metric} (lower = better)")
             axis.set_ylim(bottom=0)
         figure.suptitle("Transferability per network: mean, std and values over excluded classes")
     return figure
 
 
-def plot_attack_accuracy(summary, accuracy_column="attack_accuracy"):
-    """Attack accuracy against th per network, one panel per attack.
+def wilson_interval(successes, trials, confidence=0.95):
+    """Wilson score interval of a binomial proportion, element-wise (statsmodels).
 
-    summary: long table with columns network, attack, th and ``accuracy_column`` (e.g.
-    ``rzs.study.Study.attack_summary()``); attacks without a budget (th NaN) are drawn at th 0.
-    Higher = the network is easier to attack.
+        p_hat = s / n,  z = Phi^-1((1 + confidence) / 2)
+        centre = (p_hat + z^2 / (2n)) / (1 + z^2 / n)
+        half   = z / (1 + z^2 / n) * sqrt(p_hat (1 - p_hat) / n + z^2 / (4 n^2))
+
+    successes, trials: arrays of one shape with 0 <= successes <= trials. Returns (low, high),
+    NaN where trials is 0. Unlike the normal approximation it stays inside [0, 1] and does not
+    collapse to a point at 0 or n successes, the usual case for a robust network.
     """
-    missing = {"network", "attack", "th", accuracy_column} - set(summary.columns)
-    if missing:
+    successes = np.asarray(successes, dtype=np.float64)
+    trials = np.asarray(trials, dtype=np.float64)
+    if successes.shape != trials.shape:
+        raise ValueError(f"successes and trials must have one shape; received {successes.shape} "
+                         f"and {trials.shape}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1); received {confidence!r}")
+    invalid = (successes < 0) | (successes > trials) | (successes != np.round(successes))
+    if np.any(invalid):
         raise ValueError(
-            f"summary must have columns network, attack, th and {accuracy_column}; received "
-            f"{list(summary.columns)}, missing {sorted(missing)}"
+            f"successes must be whole numbers in [0, trials]; received successes "
+            f"{successes[invalid].tolist()} of trials {trials[invalid].tolist()}"
         )
-    attacks = list(dict.fromkeys(summary["attack"]))
-    styles = _network_styles(summary["network"])
+    low = np.full(trials.shape, np.nan)
+    high = np.full(trials.shape, np.nan)
+    observed = trials > 0
+    low[observed], high[observed] = proportion.proportion_confint(
+        successes[observed], trials[observed], alpha=1.0 - confidence, method="wilson"
+    )
+    return low, high
+
+
+def attack_accuracy_intervals(summary, confidence=0.95):
+    """Attack accuracy per network, attack and th with Wilson intervals: the table of the figure.
+
+    summary: ``rzs.study.Study.attack_summary()``: columns network, attack, th, images,
+    attack_accuracy (share of all attacked images misclassified after the attack: the authors'
+    number), correct_images and attack_accuracy_on_correct (share of the correctly classified
+    images the attack turns: the robustness outcome). Success counts are recovered as
+    accuracy x images, rounded.
+
+    Returns a long table with columns network, attack, th, over ("correct" or "all"), value,
+    ci_low, ci_high, n (images the share is taken over), in the order of ``summary``.
+    """
+    _require_columns(summary, "summary", ATTACK_SUMMARY_COLUMNS)
+    over = {"correct": ("attack_accuracy_on_correct", "correct_images"),
+            "all": ("attack_accuracy", "images")}
+    tables = []
+    for name, (accuracy_column, count_column) in over.items():
+        trials = summary[count_column].to_numpy(dtype=np.float64)
+        accuracy = summary[accuracy_column].to_numpy(dtype=np.float64)
+        successes = np.where(trials > 0, np.round(np.nan_to_num(accuracy) * trials), 0.0)
+        low, high = wilson_interval(successes, trials, confidence)
+        tables.append(summary[["network", "attack", "th"]].assign(
+            over=name, value=np.where(trials > 0, accuracy, np.nan), ci_low=low, ci_high=high,
+            n=trials.astype(np.int64),
+        ))
+    return pd.concat(tables, ignore_index=True)
+
+
+def plot_attack_accuracy(summary, confidence=0.95, show_all_images=True):
+    """Attack accuracy per network with Wilson intervals, one panel per attack.
+
+    summary: as in ``attack_accuracy_intervals`` (``Study.attack_summary()``). Networks are
+    rows (in the order of ``summary``), th levels are colours within a row. Filled markers with
+    horizontal bars: the robustness outcome, attack accuracy over the correctly classified
+    images, with its ``confidence`` Wilson interval. Open diamonds (``show_all_images``): the
+    authors' attack accuracy over all attacked images, which also counts the network's clean
+    errors as attack successes. Higher = easier to attack.
+    """
+    intervals = attack_accuracy_intervals(summary, confidence)
+    attacks = list(dict.fromkeys(intervals["attack"]))
+    networks = list(dict.fromkeys(intervals["network"]))
+    levels = sorted(intervals["th"].dropna().unique()) + (
+        [np.nan] if intervals["th"].isna().any() else []
+    )
+    colours = _level_colours(len(levels))
+    # Rows of points per network: one per th, spread over most of the network's band.
+    spread = 0.7 / max(len(levels), 1)
+    offsets = (np.arange(len(levels)) - (len(levels) - 1) / 2) * spread
+    row_inches = max(0.28, 0.09 * len(levels) + 0.08)
     with plt.rc_context(PAPER_STYLE):
         figure, axes = plt.subplots(
-            1, len(attacks), squeeze=False, layout="constrained", sharey=True,
-            figsize=(max(len(attacks) * (PANEL_INCHES + 0.4) + 1.6, MINIMUM_WIDTH_INCHES),
-                     PANEL_INCHES + 0.4),
+            1, len(attacks), squeeze=False, layout="constrained", sharey=True, sharex=True,
+            figsize=(_figure_width(len(attacks)),
+                     _figure_height(len(networks) * row_inches + 1.0)),
         )
         for axis, attack in zip(axes[0], attacks):
-            rows = summary[summary["attack"] == attack].fillna({"th": 0})
-            for network, colour, marker in styles:
-                line = rows[rows["network"] == network].sort_values("th")
-                axis.plot(line["th"], line[accuracy_column], color=colour, marker=marker,
-                          markersize=4, linewidth=1)
+            rows = intervals[intervals["attack"] == attack]
+            _shade_alternate_rows(axis, len(networks))
+            for level, colour, offset in zip(levels, colours, offsets):
+                level_rows = rows[_equal_or_both_missing(rows["th"], level)]
+                correct = level_rows[level_rows["over"] == "correct"].set_index("network")
+                correct = correct.reindex([name for name in networks if name in correct.index])
+                positions = np.array([networks.index(name) for name in correct.index]) + offset
+                drawn = correct["value"].notna().to_numpy()
+                axis.errorbar(
+                    correct["value"][drawn], positions[drawn],
+                    xerr=_error_lengths(correct[drawn]), fmt="o", color=colour, markersize=3,
+                    elinewidth=0.9, capsize=0, zorder=3,
+                )
+                if show_all_images:
+                    every = level_rows[level_rows["over"] == "all"].set_index("network")
+                    every = every.reindex(correct.index)
+                    axis.scatter(every["value"], positions, marker="D", s=14,
+                                 facecolors="none", edgecolors=colour, linewidths=0.8, zorder=4)
             axis.set_title(f"{attack} attack")
-            axis.set_xlabel("th")
-            axis.set_xticks(sorted(rows["th"].unique()))
-            axis.set_ylim(-0.02, 1.02)
-        axes[0][0].set_ylabel("attack accuracy")
-        figure.legend(
-            *_network_legend(styles), loc="outside right upper", title="network", frameon=False
-        )
-        figure.suptitle("Attack accuracy per network and th (higher = less robust)")
+            axis.set_xlim(-0.03, 1.03)
+            axis.set_xlabel("attack accuracy")
+        _network_rows(axes[0][0], networks)
+        handles = [
+            plt.Line2D([], [], color=colour, marker="o", markersize=3, linewidth=0.9,
+                       label=f"th = {_format_th(level)}")
+            for level, colour in zip(levels, colours)
+        ]
+        handles.append(plt.Line2D([], [], color="0.2", marker="o", markersize=3, linewidth=0.9,
+                                  label=f"on correct images ({confidence:.0%} Wilson)"))
+        if show_all_images:
+            handles.append(plt.Line2D([], [], color="0.2", marker="D", markersize=4,
+                                      markerfacecolor="none", linestyle="none",
+                                      label="on all images (authors')"))
+        _bottom_legend(figure, handles, [handle.get_label() for handle in handles])
     return figure
 
 
-def plot_metric_vs_attack(metrics_values, attacks, metric="DBM", attack_keys=("attack", "th"),
-                          columns=4):
-    """Metric against attack accuracy across networks, one panel per attack key (attack, th).
+def plot_metric_intervals(intervals, metrics=None):
+    """Transferability metrics per network with their intervals, one panel per metric.
 
-    metrics_values, attacks, attack_keys: as in ``stats.correlation_table``. Each panel shows one
-    marker per network, the least-squares line, and Pearson r, p and n in its legend.
+    intervals: long table with columns network, metric, value, ci_low, ci_high (and n, the
+    number of excluded classes or images behind the value, if known), one row per (network,
+    metric), e.g. the bootstrap intervals of ``rzs.analysis``. metrics: which to draw, in order
+    (default: all, in the order of the table). Networks are rows, shared by every panel; each
+    panel has its own scale. Lower DBM and AM = more transferable (better).
     """
-    keys = list(attack_keys)
-    # correlation_table first: it checks both frames before any column is used here.
-    correlations = stats.correlation_table(metrics_values, attacks, attack_keys=keys)
-    correlations = correlations[correlations["metric"] == metric].reset_index(drop=True)
-    if correlations.empty:
-        raise ValueError(
-            f"metric must be one of {sorted(metrics_values['metric'].unique())}; received "
-            f"{metric!r}"
-        )
-    chosen = metrics_values[metrics_values["metric"] == metric]
-    joined = chosen.merge(attacks, on="network").dropna(subset=["value", "accuracy"])
-    styles = _network_styles(chosen["network"])
-    rows = -(-len(correlations) // columns)
-    width = min(columns, len(correlations))
+    _require_columns(intervals, "intervals", ("network", "metric", *INTERVAL_COLUMNS))
+    _require_unique(intervals, "intervals", ["network", "metric"])
+    chosen = _chosen(intervals["metric"], metrics, "metrics")
+    networks = list(dict.fromkeys(intervals["network"]))
     with plt.rc_context(PAPER_STYLE):
         figure, axes = plt.subplots(
-            rows, width, squeeze=False, layout="constrained", sharex=True,
-            figsize=(max(width * PANEL_INCHES + 1.6, MINIMUM_WIDTH_INCHES), rows * PANEL_INCHES),
+            1, len(chosen), squeeze=False, layout="constrained", sharey=True,
+            figsize=(_figure_width(len(chosen), panels_per_column=2),
+                     _figure_height(0.22 * len(networks) + 0.8)),
         )
-        for axis, (_, correlation) in zip(axes.flat, correlations.iterrows()):
-            selected = joined
-            for key in keys:
-                selected = selected[_equal_or_both_missing(selected[key], correlation[key])]
+        for axis, metric in zip(axes[0], chosen):
+            rows = intervals[intervals["metric"] == metric].set_index("network")
+            rows = rows.reindex([name for name in networks if name in rows.index])
+            _shade_alternate_rows(axis, len(networks))
+            axis.errorbar(rows["value"], [networks.index(name) for name in rows.index],
+                          xerr=_error_lengths(rows), fmt="o", color=PALETTE[0], markersize=3.5,
+                          elinewidth=1, capsize=0, zorder=3)
+            axis.set_xlabel(_metric_label(metric))
+            _plain_ticks(axis.xaxis, bins=4)
+        _network_rows(axes[0][0], networks)
+    return figure
+
+
+def plot_metric_vs_attack(metric_intervals, outcome_intervals, metric="DBM", correlations=None,
+                          line_replicates=None, panel_keys=None, columns=3, confidence=0.95,
+                          band_resamples=2000, seed=0):
+    """A metric against the robustness outcome across networks, one panel per outcome.
+
+    metric_intervals: long table network, metric, value, ci_low, ci_high (one row per network
+        and metric); the rows of ``metric`` are the x values with horizontal interval bars.
+    outcome_intervals: long table network, value, ci_low, ci_high plus ``panel_keys``: the y
+        values with vertical bars (e.g. attack accuracy over correctly classified images with
+        its Wilson interval), one row per network and panel.
+    panel_keys: columns of ``outcome_intervals`` that name a panel (default: every column but
+        network, value, ci_low, ci_high and n, e.g. attack, th).
+    correlations: optional table with the panel keys (and a metric column, filtered to
+        ``metric``, if present), value (r), ci_low, ci_high, p and optionally p_adjusted; each
+        panel's title then states "r = value [ci_low, ci_high], p = p (adj. p_adjusted)" as given.
+    line_replicates: optional table with the panel keys, slope and intercept: bootstrap
+        replicates of the least-squares line y = slope x + intercept, whose pointwise
+        ``confidence`` percentile band is drawn. Without it, the band comes from
+        ``band_resamples`` resamples of the networks with replacement (random generator
+        ``seed``), which treats the point estimates as exact.
+    columns: panels per row. The line is the least-squares fit to the point estimates.
+    """
+    _require_columns(metric_intervals, "metric_intervals", ("network", "metric",
+                                                            *INTERVAL_COLUMNS))
+    _require_columns(outcome_intervals, "outcome_intervals", ("network", *INTERVAL_COLUMNS))
+    if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
+        raise ValueError(f"columns must be an integer >= 1; received {columns!r}")
+    if metric not in set(metric_intervals["metric"]):
+        raise ValueError(f"metric must be one of {sorted(metric_intervals['metric'].unique())}; "
+                         f"received {metric!r}")
+    keys = [column for column in outcome_intervals.columns
+            if column not in {"network", "n", *INTERVAL_COLUMNS}] if panel_keys is None else list(
+        panel_keys)
+    _require_columns(outcome_intervals, "outcome_intervals", keys)
+    _require_unique(outcome_intervals, "outcome_intervals", ["network", *keys])
+    chosen = metric_intervals[metric_intervals["metric"] == metric]
+    _require_unique(chosen, "metric_intervals", ["network", "metric"])
+    joined = chosen[["network", *INTERVAL_COLUMNS]].merge(
+        outcome_intervals[["network", *keys, *INTERVAL_COLUMNS]], on="network",
+        suffixes=("_metric", "_outcome"),
+    )
+    if correlations is not None:
+        _require_columns(correlations, "correlations", (*keys, *INTERVAL_COLUMNS, "p"))
+        if "metric" in correlations.columns:
+            correlations = correlations[correlations["metric"] == metric]
+    if line_replicates is not None:
+        _require_columns(line_replicates, "line_replicates", (*keys, "slope", "intercept"))
+    panels = list(dict.fromkeys(_panel_tuples(outcome_intervals, keys)))
+    styles = _network_styles(chosen["network"])
+    width = min(columns, len(panels))
+    rows = -(-len(panels) // width)
+    panel_inches = 2.2 if width > 1 else 2.6
+    with plt.rc_context(PAPER_STYLE):
+        figure, axes = plt.subplots(
+            rows, width, squeeze=False, layout="constrained", sharex=True, sharey=True,
+            figsize=(_figure_width(width, panels_per_column=1),
+                     _figure_height(rows * panel_inches + 0.25 * -(-len(styles) // 4) + 0.3)),
+        )
+        for axis, panel in zip(axes.flat, panels):
+            selected = joined[_panel_mask(joined, keys, panel)]
             for network, colour, marker in styles:
                 point = selected[selected["network"] == network]
-                axis.scatter(point["value"], point["accuracy"], color=colour, marker=marker,
-                             s=28, label=network, edgecolors="white", linewidths=0.4)
-            _draw_fit(axis, selected["value"].to_numpy(), selected["accuracy"].to_numpy(),
-                      correlation)
-            axis.set_title(", ".join(f"{key} = {correlation[key]}" for key in keys))
-            axis.set_ylabel("attack accuracy")
-        for axis in axes.flat[len(correlations):]:
+                if point.empty:
+                    continue
+                axis.errorbar(
+                    point["value_metric"], point["value_outcome"],
+                    xerr=_error_lengths(point, suffix="_metric"),
+                    yerr=_error_lengths(point, suffix="_outcome"),
+                    fmt=marker, color=colour, markersize=4, markeredgecolor="white",
+                    markeredgewidth=0.4, elinewidth=0.7, capsize=0, zorder=3,
+                )
+            replicates = None if line_replicates is None else line_replicates[
+                _panel_mask(line_replicates, keys, panel)][["slope", "intercept"]].to_numpy()
+            _draw_fit_band(axis, selected["value_metric"].to_numpy(dtype=np.float64),
+                           selected["value_outcome"].to_numpy(dtype=np.float64), replicates,
+                           confidence, band_resamples, seed)
+            title = ", ".join(_format_key(key, value) for key, value in zip(keys, panel))
+            if correlations is not None:
+                title += "\n" + _correlation_text(correlations[_panel_mask(correlations, keys,
+                                                                           panel)])
+            axis.set_title(title)
+            _plain_ticks(axis.xaxis, bins=5)
+            _plain_ticks(axis.yaxis, bins=5)
+        for axis in axes.flat[len(panels):]:
             axis.set_visible(False)
         for axis in axes[-1]:
-            axis.set_xlabel(metric)
-        figure.legend(
-            *_network_legend(styles), loc="outside right upper", title="network", frameon=False
-        )
-        figure.suptitle(f"{metric} against attack accuracy across networks")
+            axis.set_xlabel(_metric_label(metric))
+        for axis in axes[:, 0]:
+            axis.set_ylabel("attack accuracy")
+        _bottom_legend(figure, *_network_legend(styles))
     return figure
 
 
-def plot_defence_comparison(values, quantities=None, pair_on=("network",),
-                            defence_column="defence", vanilla="vanilla", value_column="value",
-                            quantity_column="quantity"):
-    """Defended against vanilla, paired: one row of panels per quantity, one column per defence.
+def plot_defence_comparison(values, tests, quantities=None, null_control=None,
+                            vanilla="vanilla", columns=2):
+    """Each defence's effect per quantity: a forest of differences with intervals.
 
-    values: long table as in ``stats.paired_tests`` with group key ``quantity_column``
-    (e.g. DBM, AM, an attack accuracy). quantities: which to draw, in order (default: all).
-    Each panel joins every pair (vanilla left, defended right; colour and marker = first key of
-    ``pair_on``), marks the two means, and states the mean difference and both p-values.
+    values: per-network table with columns network, defence, quantity, value (ci_low and
+        ci_high may be present and are not drawn): vanilla rows (defence == ``vanilla``) and
+        defended rows. Each network's difference, defended - vanilla, is a small grey dot.
+    tests: one row per (defence, quantity) with columns defence, quantity, estimate (the
+        effect, defended - vanilla, at the network level), ci_low, ci_high, p and p_adjusted
+        (and n, if given, stated beside p); drawn as a black dot with its interval. The
+        figure draws the tests as given, so the table and the figure cannot disagree.
+    quantities: which quantities to draw, in order (default: all in ``tests``).
+    null_control: the defence label of the null control (e.g. vanilla seed 1 against vanilla
+        seed 0 through the same test), drawn last, in grey, below a dashed line; None: no row.
+    columns: panels per row. One panel per quantity, each with its own x axis (quantities
+        have different units), defences as rows and the tests' p-values on the right.
     """
-    pair_keys = list(pair_on)
-    tests = stats.paired_tests(values, pair_on=pair_keys, group_by=(quantity_column,),
-                               defence_column=defence_column, vanilla=vanilla,
-                               value_column=value_column)
-    chosen = list(dict.fromkeys(values[quantity_column])) if quantities is None else list(
-        quantities)
-    unknown = sorted(set(chosen) - set(values[quantity_column]))
-    if unknown:
-        raise ValueError(
-            f"quantities must be among {sorted(values[quantity_column].unique())}; received "
-            f"unknown {unknown}"
-        )
-    defences = [defence for defence in dict.fromkeys(values[defence_column]) if defence != vanilla]
-    styles = _network_styles(values[pair_keys[0]])
+    _require_columns(values, "values", ("network", "defence", "quantity", "value"))
+    _require_columns(tests, "tests", ("defence", "quantity", "estimate", "ci_low", "ci_high",
+                                      "p", "p_adjusted"))
+    if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
+        raise ValueError(f"columns must be an integer >= 1; received {columns!r}")
+    chosen = _chosen(tests["quantity"], quantities, "quantities")
+    defences = [defence for defence in dict.fromkeys(tests["defence"])
+                if defence not in (vanilla, null_control)]
+    if null_control is not None:
+        if null_control not in set(tests["defence"]):
+            raise ValueError(f"null_control must be a defence of tests, one of "
+                             f"{sorted(map(str, tests['defence'].unique()))}; received "
+                             f"{null_control!r}")
+        defences.append(null_control)
+    differences = _paired_differences(values, vanilla)
+    width = min(columns, len(chosen))
+    rows = -(-len(chosen) // width)
     with plt.rc_context(PAPER_STYLE):
+        # Every panel has the same rows, so only the first column names them.
         figure, axes = plt.subplots(
-            len(chosen), len(defences), squeeze=False, layout="constrained",
-            figsize=(max(len(defences) * 2.0 + 1.6, MINIMUM_WIDTH_INCHES), len(chosen) * 2.6),
+            rows, width, squeeze=False, layout="constrained", sharey=True,
+            figsize=(_figure_width(width, panels_per_column=1),
+                     _figure_height(rows * (0.2 * len(defences) + 0.75) + 0.2)),
         )
-        for (row, quantity), (column, defence) in itertools.product(
-            enumerate(chosen), enumerate(defences)
-        ):
-            axis = axes[row, column]
-            in_quantity = values[values[quantity_column] == quantity]
-            pairs = in_quantity[in_quantity[defence_column] == vanilla].merge(
-                in_quantity[in_quantity[defence_column] == defence], on=pair_keys,
-                suffixes=("_vanilla", "_defended"),
-            )
-            for network, colour, marker in styles:
-                lines = pairs[pairs[pair_keys[0]] == network]
-                for _, pair in lines.iterrows():
-                    axis.plot([0, 1], [pair[f"{value_column}_vanilla"],
-                                       pair[f"{value_column}_defended"]],
-                              color=colour, marker=marker, markersize=4, linewidth=0.9,
-                              alpha=0.8)
-            test = tests[(tests[defence_column] == defence) & (tests[quantity_column] == quantity)]
-            _draw_paired_summary(axis, test.iloc[0] if len(test) else None)
-            axis.set_xlim(-0.35, 1.35)
-            axis.set_xticks([0, 1], [vanilla, "defended"])
-            if row == 0:
-                axis.set_title(str(defence), fontsize=9, pad=22)
-            if column == 0:
-                axis.set_ylabel(str(quantity))
-        figure.legend(*_network_legend(styles), loc="outside right upper",
-                      title=pair_keys[0], frameon=False)
-        figure.suptitle("Defended against vanilla (paired)")
+        for axis, quantity in zip(axes.flat, chosen):
+            in_quantity = tests[tests["quantity"] == quantity]
+            p_labels = []
+            for row, defence in enumerate(defences):
+                test = in_quantity[in_quantity["defence"] == defence]
+                points = differences[(differences["defence"] == defence)
+                                     & (differences["quantity"] == quantity)]["difference"]
+                # Just below the interval, so the dots neither hide it nor hide behind it.
+                axis.scatter(points, np.full(len(points), row + 0.22), s=6, color="0.6",
+                             linewidths=0, zorder=2)
+                if test.empty:
+                    p_labels.append("no test")
+                    continue
+                test = test.iloc[0]
+                axis.errorbar(
+                    [test["estimate"]], [row],
+                    xerr=_error_lengths(test.to_frame().T, value_column="estimate"), fmt="o",
+                    color="0.45" if defence == null_control else "black", markersize=3.5,
+                    elinewidth=1.1, capsize=0, zorder=3,
+                )
+                p_labels.append(_test_text(test, with_n="n" in tests.columns and
+                                           in_quantity["n"].nunique() > 1))
+            axis.axvline(0.0, color="0.5", linewidth=0.7, linestyle=":", zorder=1)
+            if null_control is not None:
+                axis.axhline(len(defences) - 1.5, color="0.6", linewidth=0.6, linestyle="--")
+            # The p-values sit on a second y axis, so the layout keeps them off the data.
+            right = axis.secondary_yaxis("right")
+            right.set_yticks(range(len(defences)), p_labels)
+            right.tick_params(length=0, labelsize=6.5)
+            right.spines["right"].set_visible(False)
+            title = str(quantity)
+            if "n" in tests.columns and in_quantity["n"].nunique() == 1:
+                title += f" (n = {int(in_quantity['n'].iloc[0])})"
+            axis.set_title(title)
+            axis.set_xlabel("defended − vanilla")
+            _plain_ticks(axis.xaxis, bins=3)
+        axes[0][0].set_ylim(len(defences) - 0.5, -0.5)
+        axes[0][0].set_yticks(range(len(defences)), [
+            f"{defence} (null control)" if defence == null_control else str(defence)
+            for defence in defences
+        ])
+        for axis in axes.flat[len(chosen):]:
+            axis.set_visible(False)
+        figure.legend(
+            handles=[
+                plt.Line2D([], [], color="black", marker="o", markersize=3.5, linewidth=1.1,
+                           label="effect and interval (tests)"),
+                plt.Line2D([], [], color="0.6", marker="o", markersize=2.5, linestyle="none",
+                           label="one network's difference"),
+            ],
+            loc="outside lower center", ncols=2, frameon=False,
+        )
     return figure
 
 
@@ -475,38 +692,6 @@ def _draw_polygon(axis, soft_labels, vertex_names):
     axis.axis("off")
 
 
-def _draw_fit(axis, x, y, correlation):
-    if np.isnan(correlation["pearson_r"]):
-        # An empty line still gives a legend entry; the table's note says why r is undefined.
-        (line,) = axis.plot([], [], color="black", linewidth=1,
-                            label=f"r undefined, n = {correlation['n']}")
-    else:
-        slope, intercept = np.polyfit(x, y, 1)
-        span = np.array([x.min(), x.max()])
-        (line,) = axis.plot(
-            span, slope * span + intercept, color="black", linewidth=1,
-            label=f"r = {correlation['pearson_r']:.2f}, p = {_format_p(correlation['pearson_p'])}"
-                  f", n = {correlation['n']}",
-        )
-    axis.legend(handles=[line], loc="best", frameon=False, handlelength=1.2)
-
-
-def _draw_paired_summary(axis, test):
-    """Mark the two means and write the paired tests' result above the panel."""
-    if test is None or test["n"] == 0:
-        axis.text(0.5, 1.02, "no pairs", transform=axis.transAxes, ha="center", va="bottom",
-                  fontsize=6.5)
-        return
-    axis.scatter([0, 1], [test["vanilla_mean"], test["defended_mean"]], color="black",
-                 marker="_", s=300, linewidths=2, zorder=4)
-    summary = (
-        f"Δ = {test['mean_difference']:+.3g}, n = {test['n']}\n"
-        f"t-test p = {_format_p(test['t_p'])}, Wilcoxon p = {_format_p(test['wilcoxon_p'])}"
-    )
-    axis.text(0.5, 1.02, summary, transform=axis.transAxes, ha="center", va="bottom",
-              fontsize=6.5)
-
-
 def _format_p(p_value):
     return "n/a" if np.isnan(p_value) else f"{p_value:.2g}"
 
@@ -526,6 +711,189 @@ def _network_legend(styles):
         for _, colour, marker in styles
     ]
     return handles, [str(name) for name, _, _ in styles]
+
+
+def _require_columns(frame, name, columns):
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} must have columns {list(columns)}; received "
+                         f"{list(frame.columns)}, missing {missing}")
+
+
+def _require_unique(frame, name, keys):
+    repeated = frame[frame.duplicated(keys, keep=False)]
+    if not repeated.empty:
+        first = repeated.iloc[0]
+        raise ValueError(
+            f"{name} must have one row per {keys}; received {int(repeated.duplicated(keys).sum())}"
+            f" repeated, e.g. {dict(first[keys])} (filter other keys such as seed first)"
+        )
+
+
+def _chosen(column, requested, name):
+    """The requested values of ``column`` in order (default: all, in order of appearance)."""
+    present = list(dict.fromkeys(column))
+    if requested is None:
+        return present
+    chosen = list(requested)
+    unknown = [value for value in chosen if value not in present]
+    if unknown or not chosen:
+        raise ValueError(f"{name} must be among {present}; received {chosen}, unknown {unknown}")
+    return chosen
+
+
+def _figure_width(panels, panels_per_column=1):
+    """One column wide while ``panels_per_column`` panels fit, else two columns wide."""
+    return ONE_COLUMN_INCHES if panels <= panels_per_column else TWO_COLUMN_INCHES
+
+
+def _figure_height(inches):
+    return float(np.clip(inches, 1.6, PAGE_HEIGHT_INCHES))
+
+
+def _level_colours(count):
+    # Viridis is readable with every common colour-vision deficiency; its pale yellow end
+    # vanishes on white paper, so the levels stop short of it.
+    return [plt.get_cmap("viridis")(position) for position in np.linspace(0.0, 0.8, count)]
+
+
+def _shade_alternate_rows(axis, count):
+    """Grey bands behind every other row, so a row's points read as one group."""
+    for row in range(1, count, 2):
+        axis.axhspan(row - 0.5, row + 0.5, color="0.94", linewidth=0, zorder=0)
+
+
+def _network_rows(axis, networks):
+    """Networks as rows from top to bottom (the axis is shared by the figure's panels)."""
+    axis.set_yticks(range(len(networks)), [str(name) for name in networks])
+    axis.set_ylim(len(networks) - 0.5, -0.5)
+    axis.tick_params(axis="y", length=0)
+
+
+def _error_lengths(frame, suffix="", value_column="value"):
+    """(2, n) bar lengths below and above each value, from columns ci_low, ci_high."""
+    value = frame[f"{value_column}{suffix}"].to_numpy(dtype=np.float64)
+    lengths = np.vstack([value - frame[f"ci_low{suffix}"].to_numpy(dtype=np.float64),
+                         frame[f"ci_high{suffix}"].to_numpy(dtype=np.float64) - value])
+    # A BCa interval can exclude its own estimate (a skewed bootstrap distribution); matplotlib
+    # draws no negative bar, so that side stops at the estimate.
+    return np.clip(lengths, 0.0, None)
+
+
+def _panel_tuples(frame, keys):
+    return [tuple(row) for row in frame[keys].itertuples(index=False, name=None)]
+
+
+def _panel_mask(frame, keys, panel):
+    mask = np.ones(len(frame), dtype=bool)
+    for key, value in zip(keys, panel):
+        mask &= _equal_or_both_missing(frame[key], value).to_numpy()
+    return mask
+
+
+def _plain_ticks(axis, bins):
+    """At most ``bins`` ticks written out in full (0.1, 8e-05): no offset or scale text.
+
+    Matplotlib otherwise moves a common offset or power of ten to the axis end ("1e-5"), where
+    it overprints a neighbouring label or annotation.
+    """
+    axis.set_major_locator(plt.MaxNLocator(bins, steps=[1, 2, 2.5, 5, 10]))
+    # Locator ticks are 1, 2, 2.5 or 5 times a power of ten: three significant digits are exact.
+    axis.set_major_formatter(plt.FuncFormatter(
+        lambda value, position: f"{value:.3g}".replace("-", "\N{MINUS SIGN}")))
+
+
+def _bottom_legend(figure, handles, labels):
+    """A legend below the panels with as many columns as fit the figure's width.
+
+    A figure legend outside the axes is not shrunk by the layout, so too many columns run off
+    the page; each candidate is measured as drawn, with a margin for text whose width changes
+    a little with the resolution it is rendered at.
+    """
+    renderer = figure.canvas.get_renderer()
+    for columns in range(len(labels), 0, -1):
+        legend = figure.legend(handles, labels, loc="outside lower center", frameon=False,
+                               ncols=columns, columnspacing=1.2, handlelength=1.5)
+        if columns == 1 or legend.get_window_extent(renderer).width <= 0.95 * figure.bbox.width:
+            return legend
+        legend.remove()
+
+
+def _metric_label(metric):
+    return f"{metric} (lower = better)" if metric in METRIC_LABELS else str(metric)
+
+
+def _format_th(value):
+    """th as people write it: 1, 10, 0.5; 'none' for attacks without a budget."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "none"
+    number = float(value)
+    return str(int(number)) if number.is_integer() else f"{number:g}"
+
+
+def _format_key(key, value):
+    if key == "th":
+        return f"th = {_format_th(value)}"
+    return str(value) if key in ("attack", "quantity", "outcome") else f"{key} = {value}"
+
+
+def _correlation_text(rows):
+    if rows.empty:
+        return "r not given"
+    row = rows.iloc[0]
+    text = (f"r = {row['value']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}], "
+            f"p = {_format_p(row['p'])}")
+    if "p_adjusted" in rows.columns:
+        text += f" (adj. {_format_p(row['p_adjusted'])})"
+    return text
+
+
+def _test_text(test, with_n):
+    text = f"p = {_format_p(test['p'])}, adj. {_format_p(test['p_adjusted'])}"
+    if with_n and not pd.isna(test["n"]):
+        text += f", n = {int(test['n'])}"
+    return text
+
+
+def _paired_differences(values, vanilla):
+    """defended - vanilla per network: columns network, defence, quantity, difference."""
+    _require_unique(values, "values", ["network", "defence", "quantity"])
+    is_vanilla = values["defence"] == vanilla
+    pairs = values[~is_vanilla].merge(values[is_vanilla][["network", "quantity", "value"]],
+                                      on=["network", "quantity"], suffixes=("", "_vanilla"))
+    return pairs.assign(difference=pairs["value"] - pairs["value_vanilla"])[
+        ["network", "defence", "quantity", "difference"]]
+
+
+def _draw_fit_band(axis, x, y, replicates, confidence, resamples, seed):
+    """Least-squares line over the points and the pointwise percentile band of its replicates.
+
+    replicates: (B, 2) rows of (slope, intercept), or None to resample the points' indices
+    with replacement ``resamples`` times; resamples whose x values are all equal have no line
+    and are dropped.
+    """
+    finite = np.isfinite(x) & np.isfinite(y)
+    x, y = x[finite], y[finite]
+    if len(x) < 2 or np.ptp(x) == 0:
+        return
+    slope, intercept = np.polyfit(x, y, 1)
+    grid = np.linspace(x.min(), x.max(), 50)
+    if replicates is None:
+        indices = np.random.default_rng(seed).integers(0, len(x), size=(resamples, len(x)))
+        sampled_x, sampled_y = x[indices], y[indices]
+        centred_x = sampled_x - sampled_x.mean(axis=1, keepdims=True)
+        spread = (centred_x ** 2).sum(axis=1)
+        kept = spread > 0
+        slopes = (centred_x * (sampled_y - sampled_y.mean(axis=1, keepdims=True))).sum(
+            axis=1)[kept] / spread[kept]
+        intercepts = sampled_y.mean(axis=1)[kept] - slopes * sampled_x.mean(axis=1)[kept]
+        replicates = np.column_stack([slopes, intercepts])
+    if len(replicates):
+        lines = replicates[:, :1] * grid + replicates[:, 1:]
+        tail = 50.0 * (1.0 - confidence)
+        low, high = np.percentile(lines, [tail, 100.0 - tail], axis=0)
+        axis.fill_between(grid, low, high, color="0.85", linewidth=0, zorder=1)
+    axis.plot(grid, slope * grid + intercept, color="black", linewidth=1, zorder=2)
 
 
 def _equal_or_both_missing(column, value):
