@@ -235,3 +235,89 @@ def test_partial_correlation_removes_a_shared_confounder():
     r, p = analysis.partial_correlation(x, y, confounder[:, None])
     assert abs(r) < 0.2 and p > 0.01
     assert analysis.pearson(x, y) > 0.8
+
+
+class FakeZeroShot:
+    def __init__(self, pairs):
+        self.pairs = pairs
+
+    def soft_label_pairs(self, images="test"):
+        return self.pairs
+
+
+class FakeStudy:
+    """The parts of rzs.study.Study that network_estimates reads, on random soft labels."""
+
+    def __init__(self, networks, seeds=(0,)):
+        self.networks, self.seeds, self.alpha = list(networks), list(seeds), 0.05
+        self.metric_q, self.am_distance, self.am_reduce, self.metric_images = 2, "l1", "image", "test"
+        rng = np.random.default_rng(9)
+        self.pairs = {(network, seed): {index: (rng.dirichlet(np.ones(3), size=20), rng.dirichlet(np.ones(4), size=20))
+                                        for index in range(4)}
+                      for network in networks for seed in seeds}
+        self.tables = pd.DataFrame(
+            [{**row, "seed": seed}
+             for network in networks for seed in seeds
+             for row in attack_table(network, rng.uniform(size=(15, 2)) < 0.3, rng.uniform(size=15) < 0.8)])
+
+    def zero_shot(self, network, defence=None, seed=None):
+        return FakeZeroShot(self.pairs[(network, seed)])
+
+    def hygiene_table(self, networks=None, defence=None):
+        return pd.DataFrame(
+            [{"network": network, "seed": seed, "excluded_class": excluded, "degenerate": False,
+              "accuracy_seen": 0.9, "mean_confidence": 0.8}
+             for network in self.networks for seed in self.seeds for excluded in (0, 1, 2, 3, np.nan)])
+
+    def attack_tables(self, networks=None, defence=None):
+        return self.tables
+
+    def attack_summary(self, networks=None, defence=None):
+        frame = self.tables.assign(correct=self.tables["original_label"] == self.tables["true_label"])
+        frame["success_on_correct"] = frame["success"].astype(float).where(frame["correct"])
+        return frame.groupby(["network", "seed", "attack", "th"]).agg(
+            images=("success", "size"), attack_accuracy=("success", "mean"),
+            correct_images=("correct", "sum"), attack_accuracy_on_correct=("success_on_correct", "mean"),
+        ).reset_index()
+
+
+@pytest.mark.parametrize("seeds", [(0,), (0, 1)])
+def test_primary_analysis_on_a_study_gives_every_table(seeds):
+    study = FakeStudy(["lenet", "capsnet", "resnet", "vgg16"], seeds)
+    results = analysis.primary_analysis(study, resamples=RESAMPLES, permutations=PERMUTATIONS)
+    assert len(results["metrics"]) == 8 and (results["metrics"]["seeds"] == len(seeds)).all()
+    assert (results["metrics"]["ci_low"] <= results["metrics"]["value"]).all()
+    assert set(results["outcomes"]["attack"]) == {"pixel"} and len(results["outcomes"]) == 4
+    assert len(results["primary"]) == 4 and "value_all_images" in results["outcomes"]
+    assert set(results["exploratory"]["quantity"]) == {"attack_accuracy", "attack_accuracy_on_correct",
+                                                      analysis.OUTCOME}
+    assert results["metric_replicates"][("lenet", "DBM")].shape == (RESAMPLES,)
+
+
+def test_defence_analysis_gives_the_figure_values_and_the_tests_from_one_computation():
+    rng = np.random.default_rng(10)
+    networks, arms = ["lenet", "allconv", "vgg16"], ["vanilla", "jpeg", analysis.NULL_CONTROL]
+    class_values = pd.DataFrame(
+        [{"network": network, "seed": seed, "defence": defence, "excluded_class": index, "quantity": quantity,
+          "value": rng.uniform()}
+         for network in networks for seed in (0, 1) for defence in arms for index in range(4)
+         for quantity in ("DBM", "AM")])
+    attack_tables = pd.concat(
+        [pd.DataFrame(attack_table(network, rng.uniform(size=(10, 2)) < 0.4, rng.uniform(size=10) < 0.8))
+         .assign(seed=seed, defence=defence)
+         for network in networks for seed in (0, 1) for defence in arms], ignore_index=True)
+    network_values = pd.DataFrame(
+        [{"network": network, "seed": seed, "defence": defence, "quantity": "test accuracy", "value": rng.uniform()}
+         for network in networks for seed in (0, 1) for defence in arms])
+    values, tests = analysis.defence_analysis(class_values, attack_tables, network_values,
+                                              resamples=RESAMPLES, permutations=PERMUTATIONS)
+    assert len(values) == len(networks) * len(arms) * 4  # DBM, AM, pixel, test accuracy
+    assert (values["ci_low"] <= values["ci_high"]).all()
+    assert set(tests["defence"]) == {"jpeg", analysis.NULL_CONTROL}
+    assert tests["null_control"].sum() == 4 and (tests["n"] == 3).all()
+    # Three networks: nothing can be significant, and each row says so.
+    assert not tests["significant"].any() and tests["note"].str.contains("cannot").all()
+    per_network = values.pivot_table(index=["network", "quantity"], columns="defence", values="value")
+    expected = (per_network["jpeg"] - per_network["vanilla"]).groupby("quantity").mean()
+    observed = tests[tests["defence"] == "jpeg"].set_index("quantity")["value"]
+    pd.testing.assert_series_equal(observed.sort_index(), expected.sort_index(), check_names=False)
