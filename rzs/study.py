@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from rzs import data, metrics, models, reliability, robustness, runner, stats, zeroshot
+from rzs import analysis, data, metrics, models, reliability, robustness, runner, zeroshot
 from rzs.store import RunStore
 from rzs.training import PRECISIONS, TrainingSpec
 
 VANILLA = "vanilla"  # the defence column's value for undefended networks
+NULL_CONTROL = analysis.NULL_CONTROL  # the defence column's value for vanilla retrained with seed + 1
 # "temperature": DBM, AM and the embedded DBI are also computed on soft labels whose temperature
 # was fitted on held-out in-distribution images (docs/metrics.md, "Calibration").
 CALIBRATIONS = ("none", "temperature")
@@ -91,6 +92,7 @@ class Study:
     # Defences (rzs.defences): which, and on which networks (None: every network).
     defences: list = dataclasses.field(default_factory=list)  # any of rzs.defences.list_defences()
     defence_networks: list | None = None  # None: every network of the study
+    null_control: bool = True  # defence tables also test vanilla retrained with seed + 1 (docs/analysis.md)
     alpha: float = 0.05  # significance level of the summary's verdicts
 
     @classmethod
@@ -158,6 +160,10 @@ class Study:
             raise ValueError(f"metric_images must be 'test' or 'train', received {self.metric_images!r}.")
         if not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 1:
             raise ValueError(f"alpha must be a number in (0, 1), received {self.alpha!r}.")
+        if not isinstance(self.null_control, bool):
+            raise ValueError(f"null_control must be True or False, received {self.null_control!r}.")
+        if NULL_CONTROL in self.defences:
+            raise ValueError(f"defences must not name {NULL_CONTROL!r}, the null control's label; received {self.defences!r}.")
         if self.defence_networks is not None:
             unknown = [name for name in self.defence_networks if name not in self.networks]
             if unknown:
@@ -198,7 +204,10 @@ class Study:
         options = {name: getattr(self, name) for name in TRAINING_OPTIONS}
         options.update(self.network_options.get(network, {}))
         options["seed"] = self.seeds[0] if seed is None else seed
-        if defence is not None:
+        if defence == NULL_CONTROL:
+            # The null control is a vanilla network retrained with the next seed.
+            options["seed"] += 1
+        elif defence is not None:
             options["defence"] = defence
         return options
 
@@ -217,6 +226,10 @@ class Study:
         """The full model's spec for `seed` (default: the first of `seeds`)."""
         return self.model_specs(network, defence, self.seeds[0] if seed is None else seed)[-1]
 
+    def defence_arms(self):
+        """The defences, then the null control (when `null_control` and any defence is set)."""
+        return [*self.defences, NULL_CONTROL] if self.defences and self.null_control else list(self.defences)
+
     def defended_networks(self):
         return self.networks if self.defence_networks is None else list(self.defence_networks)
 
@@ -231,7 +244,7 @@ class Study:
         """Train (or derive, for test-time defences) every defended network's models."""
         specs = [
             spec
-            for defence in self.defences
+            for defence in self.defence_arms()
             for network in self.defended_networks()
             for spec in self.model_specs(network, defence)
         ]
@@ -261,20 +274,22 @@ class Study:
         """Test accuracy, parameters and training time of every model, one row each."""
         rows = []
         for network in networks or self.networks:
-            for spec in self.model_specs(network, defence):
-                record = self.store.load(spec.kind, spec.config()).record
-                rows.append(
-                    {
-                        "network": spec.network,
-                        "seed": spec.seed,
-                        "defence": defence or VANILLA,
-                        "model": "full" if spec.excluded is None else f"without {spec.excluded}",
-                        "excluded_class": spec.excluded,
-                        "test_accuracy": record["test_accuracy"],
-                        "parameters": record["parameters"],
-                        "train_seconds": record["timings"]["train_seconds"],
-                    }
-                )
+            # The seed column is the study's seed: the null control's model has seed + 1.
+            for seed in self.seeds:
+                for spec in self.model_specs(network, defence, seed):
+                    record = self.store.load(spec.kind, spec.config()).record
+                    rows.append(
+                        {
+                            "network": spec.network,
+                            "seed": seed,
+                            "defence": defence or VANILLA,
+                            "model": "full" if spec.excluded is None else f"without {spec.excluded}",
+                            "excluded_class": spec.excluded,
+                            "test_accuracy": record["test_accuracy"],
+                            "parameters": record["parameters"],
+                            "train_seconds": record["timings"]["train_seconds"],
+                        }
+                    )
         return pd.DataFrame(rows)
 
     def metrics_table(self, networks=None, defence=None):
@@ -400,7 +415,7 @@ class Study:
     def attack_defences(self):
         """Attack every defended network's full model."""
         specs = [
-            spec for defence in self.defences for spec in self.attack_specs(self.defended_networks(), defence)
+            spec for defence in self.defence_arms() for spec in self.attack_specs(self.defended_networks(), defence)
         ]
         return self._run(specs, robustness.get_or_attack)
 
@@ -416,54 +431,95 @@ class Study:
                 )
             for row in self.store.load(spec.kind, spec.config()).record["summary"]:
                 rows.append(
-                    {"network": spec.model["network"], "seed": spec.model["seed"], "defence": defence or VANILLA, **row}
+                    # spec.seed, the study's seed: the null control's model has seed + 1.
+                    {"network": spec.model["network"], "seed": spec.seed, "defence": defence or VANILLA, **row}
                 )
         return pd.DataFrame(rows)
 
-    def defence_values(self):
-        """Vanilla and defended values side by side, the input of `rzs.stats.paired_tests`.
+    def attack_tables(self, networks=None, defence=None):
+        """The stored per-image attack tables (`table.csv`) of every network, seed and attack.
 
-        Returns two long tables with columns network, defence, quantity, value: the metrics
-        per network and excluded class (column excluded_class; quantities DBM and AM), and
-        attack accuracy and clean test accuracy per network (quantities "<attack> th=<th>"
-        and "test accuracy").
+        Columns network, seed (the study's seed), defence and those of `rzs.attacks.results`
+        (attack, strategy, image, th, true_label, original_label, adversarial_label, success, ...).
+        """
+        self.attack_summary(networks, defence)  # raises LookupError, naming the notebook, if missing
+        tables = [
+            pd.read_csv(self.store.load(spec.kind, spec.config()).path(robustness.TABLE_FILE)).assign(
+                network=spec.model["network"], seed=spec.seed, defence=defence or VANILLA
+            )
+            for spec in self.attack_specs(networks, defence)
+        ]
+        return pd.concat(tables, ignore_index=True)
+
+    def defence_values(self):
+        """Vanilla, defended and null-control values of the defended networks, per seed.
+
+        Returns (class_values, network_values): class_values has columns network, seed, defence,
+        excluded_class, quantity ("DBM", "AM"), value; network_values network, seed, defence,
+        quantity ("test accuracy", the full model's), value. The null control's rows carry the
+        study's seed it is paired with (its models were trained with seed + 1).
         """
         networks = self.defended_networks()
-        metric_rows, network_rows = [], []
-        for defence in [None, *self.defences]:
+        class_rows, network_rows = [], []
+        for defence in [None, *self.defence_arms()]:
             table = self.metrics_table(networks, defence)
             for metric in ("dbm", "am"):
-                metric_rows.append(
-                    table[["network", "defence", "excluded_class", metric]]
+                class_rows.append(
+                    table[["network", "seed", "defence", "excluded_class", metric]]
                     .rename(columns={metric: "value"})
                     .assign(quantity=metric.upper())
                 )
-            attacks = self.attack_summary(networks, defence)
-            network_rows.append(
-                attacks.assign(quantity=attacks["attack"] + " th=" + attacks["th"].astype("Int64").astype(str))
-                .rename(columns={"attack_accuracy": "value"})[["network", "defence", "quantity", "value"]]
-            )
             accuracy = self.accuracy_table(networks, defence)
-            network_rows.append(
-                accuracy[accuracy["excluded_class"].isna()]
-                .rename(columns={"test_accuracy": "value"})
-                .assign(quantity="test accuracy")[["network", "defence", "quantity", "value"]]
-            )
-        return pd.concat(metric_rows, ignore_index=True), pd.concat(network_rows, ignore_index=True)
+            accuracy = accuracy[accuracy["excluded_class"].isna()].rename(columns={"test_accuracy": "value"})
+            if defence == NULL_CONTROL:
+                accuracy = accuracy.assign(seed=accuracy["seed"] - 1)
+            network_rows.append(accuracy.assign(quantity="test accuracy")[["network", "seed", "defence", "quantity", "value"]])
+        return pd.concat(class_rows, ignore_index=True), pd.concat(network_rows, ignore_index=True)
+
+    def defence_attack_tables(self):
+        """`attack_tables` of the defended networks: vanilla, every defence and the null control."""
+        networks = self.defended_networks()
+        return pd.concat(
+            [self.attack_tables(networks, defence) for defence in [None, *self.defence_arms()]], ignore_index=True
+        )
+
+    def defence_analysis(self, resamples=analysis.RESAMPLES):
+        """Every defence and the null control against vanilla, at the unit of the network.
+
+        Returns (values, tests) of `rzs.analysis.defence_analysis`: the per-network values the
+        defence figure draws and the table of tests, from one computation (docs/analysis.md).
+        """
+        class_values, network_values = self.defence_values()
+        return analysis.defence_analysis(
+            class_values, self.defence_attack_tables(), network_values, vanilla=VANILLA,
+            null_control=NULL_CONTROL, alpha=self.alpha, resamples=resamples,
+        )
 
     def defence_tests(self):
-        """Paired t and Wilcoxon tests of every defence against vanilla (`rzs.stats.paired_tests`).
+        """The tests of `defence_analysis` (one row per defence and quantity)."""
+        return self.defence_analysis()[1]
 
-        Metrics pair on (network, excluded class), attack and test accuracy on network.
+    def planned_specs(self):
+        """The specs of every result each computing method needs, by method name.
+
+        What `train`, `attack`, `train_defences` and `attack_defences` would
+        compute or find cached; `rzs.reproduce` counts them before a run.
         """
-        metric_values, network_values = self.defence_values()
-        return pd.concat(
-            [
-                stats.paired_tests(metric_values, pair_on=("network", "excluded_class")),
-                stats.paired_tests(network_values, pair_on=("network",)),
+        models = [spec for network in self.networks for spec in self.model_specs(network)]
+        defended = [
+            spec
+            for defence in self.defence_arms()
+            for network in self.defended_networks()
+            for spec in self.model_specs(network, defence)
+        ]
+        return {
+            "train": models + zeroshot.prediction_specs(models),
+            "attack": self.attack_specs(),
+            "train_defences": defended + zeroshot.prediction_specs(defended),
+            "attack_defences": [
+                spec for defence in self.defence_arms() for spec in self.attack_specs(self.defended_networks(), defence)
             ],
-            ignore_index=True,
-        )
+        }
 
     def _run(self, specs, compute):
         report = runner.run_grid(
