@@ -1,5 +1,6 @@
 """Tests of rzs.attacks on a tiny Fashion-MNIST conv net trained once per session."""
 
+import dataclasses
 import pathlib
 
 import cma
@@ -421,3 +422,49 @@ def test_gradient_losses_from_logits_lower_accuracy(model, dataset, loss):
     table = attacks.bim(model, images, labels, iterations=5, loss=loss)
     assert (table["adversarial_label"] == labels).mean() < (table["original_label"] == labels).mean() - 0.1
     assert (table["stop_reason"] == "budget").all()
+
+
+def attack_spec(attack, **options):
+    from rzs import robustness, training
+
+    model = training.TrainingSpec(network="lenet", dataset="fashion_mnist", per_class_train=20)
+    return robustness.AttackSpec(model=dataclasses.asdict(model), attack=attack, **options)
+
+
+def test_attack_cache_keys_hold_the_options_that_change_the_result():
+    pixel_key = attack_spec("pixel").config()
+    assert pixel_key["fitness"] == "margin" and pixel_key["stop_on_convergence"] is False
+    assert pixel_key["inference_precision"] == "float32"
+    assert "random_start" not in pixel_key and "gradient_loss" not in pixel_key
+    assert attack_spec("pixel", fitness="probability").config() != pixel_key
+    pgd_key = attack_spec("pgd").config()
+    assert pgd_key["random_start"] is False and pgd_key["gradient_loss"] == "cross_entropy"
+    assert "fitness" not in pgd_key and "population" not in pgd_key
+    assert attack_spec("pgd", random_start=True).config() != pgd_key
+    assert "random_start" not in attack_spec("bim").config()
+    assert "gradient_loss" not in attack_spec("deepfool").config()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"fitness": "loss"}, "fitness must be one of"),
+        ({"gradient_loss": "hinge"}, "gradient_loss must be one of"),
+        ({"random_start": 1}, "random_start must be True or False, received 1"),
+        ({"stop_on_convergence": "no"}, "stop_on_convergence must be True or False"),
+    ],
+)
+def test_attack_spec_rejects_unknown_options(options, message):
+    with pytest.raises(ValueError, match=message):
+        attack_spec("pixel", **options)
+
+
+def test_run_attack_passes_pgd_random_start_and_seed(model, dataset):
+    from rzs import robustness
+
+    images, labels = dataset["x_test"][:6], dataset["y_test"][:6]
+    bim_like = robustness.run_attack(attack_spec("pgd", thresholds=(4,)), model, images, labels)
+    random_start = attack_spec("pgd", thresholds=(4,), random_start=True, seed=3)
+    first = robustness.run_attack(random_start, model, images, labels)
+    pd.testing.assert_frame_equal(first, robustness.run_attack(random_start, model, images, labels))
+    assert not np.allclose(first["l2"], bim_like["l2"])
