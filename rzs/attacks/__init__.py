@@ -8,6 +8,10 @@ into attack accuracy per th.
   attacks, searched by CMA-ES or differential evolution (`evolutionary`).
 - `fgsm`, `bim`, `pgd`, `carlini_wagner_l2`, `deepfool`: white-box gradient
   attacks (`gradient`).
+
+All of them score images in float32 through the model's logits (clipped
+log-probabilities where it has none), `model_calls`; docs/attacks.md gives
+the fitness options, when a search stops and how success is decided.
 """
 
 from rzs.attacks.evolutionary import pixel_attack, threshold_attack
