@@ -40,9 +40,9 @@ NETWORK_METRICS = {
     "embedded_dbi": "embedded DBI",
     "embedded_dbi_calibrated": "embedded DBI (calibrated)",
 }
-# Temperatures the calibration may choose from (docs/metrics.md, "Calibration"). A model that
-# separates its calibration images perfectly drives the fitted temperature towards 0; the bounds
-# keep it finite and say so by landing on one.
+# Temperatures the calibration may choose from (docs/metrics.md, "Calibration"): a model that
+# separates its calibration images perfectly drives the fitted temperature towards 0, and the
+# lower bound keeps it finite.
 TEMPERATURE_BOUNDS = (1e-2, 1e2)
 # A classifier of C classes is degenerate when its accuracy or its mean confidence on test images
 # of its own classes closes less than this fraction of the gap from chance (1/C) to 1, or when it
@@ -432,7 +432,7 @@ def metrics_table(soft_labels_by_class, network, class_names=None, q=2, distance
 
 
 def network_metric_values(table):
-    """Long table of per-network metric values, the input of ``rzs.stats.correlation_table``.
+    """Long table of per-network metric values (the per-network tables and figures of notebook 02).
 
     table: one or more ``metrics_table`` results concatenated, optionally with seed and defence
     columns (as ``rzs.study.Study.metrics_table`` gives) and a boolean degenerate column.

@@ -331,14 +331,14 @@ class Study:
         the full model), classes (C it knows), accuracy_seen (on the test images of its own
         classes), classes_predicted (distinct classes it predicts on them), mean_confidence
         (mean largest soft label on them), excluded_confidence (the same on the excluded class's
-        images, the metrics' input; NaN for the full model), degenerate and reason
+        `metric_images`, the metrics' input; NaN for the full model), degenerate and reason
         (docs/metrics.md, "Metric hygiene").
         """
         rows = []
         for network in networks or self.networks:
             for seed in self.seeds:
                 result = self.zero_shot(network, defence, seed)
-                pairs = result.soft_label_pairs("test")
+                pairs = result.soft_label_pairs(self.metric_images)
                 for excluded, hygiene in result.hygiene().items():
                     rows.append(
                         {

@@ -147,3 +147,18 @@ def test_study_tables_cover_every_seed_on_float32_predictions(shared_data, tmp_p
     assert set(reliability_table["note"]) == {"needs >= 2 networks with every seed"}
     assert (reliability_table["seeds"] == 2).all()
     assert not study.train().computed  # every model and prediction is cached
+
+
+def test_a_test_time_defence_predicts_through_its_input_stage(shared_data, tmp_path):
+    store = RunStore(tmp_path)
+    spec = TrainingSpec(
+        "lenet", "fashion_mnist", defence="feature_squeezing_test", per_class_train=20, per_class_test=5,
+        epochs=1, batch_size=32, augmentation=False,
+    )
+    predictions = zeroshot.get_or_predict(zeroshot.PredictionSpec(dataclasses.asdict(spec)), store)
+    model = inference.load_float32_model(store.load("model", spec.config()).path(zeroshot.MODEL_FILE))
+    dataset, _ = spec.load_data()
+    np.testing.assert_allclose(
+        predictions.arrays["test_soft_labels"], pipeline.predict_probabilities(model, dataset.x_test), atol=1e-5
+    )
+    assert predictions.record["precision"] == "float32" and len(store.records("model")) == 2  # and its vanilla model
