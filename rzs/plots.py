@@ -4,8 +4,8 @@ Every function draws in one house style and returns the matplotlib Figure: ``PAP
 (seaborn's colour-blind palette, DejaVu Sans at 7-9 pt, no axis offset text), figures one column
 (``ONE_COLUMN_INCHES``) or two columns (``TWO_COLUMN_INCHES``) wide and at most a page
 (``PAGE_HEIGHT_INCHES``) tall, laid out by matplotlib's constrained layout so no text overprints
-another. Estimates carry their intervals: Wilson intervals for attack accuracies
-(``attack_accuracy_intervals``), the given bootstrap intervals elsewhere. ``save_figure`` writes
+another. Estimates carry their intervals, computed by ``rzs.analysis`` (the tables' functions):
+Wilson intervals for attack accuracies, the given bootstrap intervals elsewhere. ``save_figure`` writes
 PNG and PDF with the metadata that changes from run to run stripped, so the same data give
 byte-identical files; the one resampling here (``plot_metric_vs_attack``'s band without given
 replicates) takes a seed.
@@ -20,7 +20,7 @@ import seaborn as sns
 from cycler import cycler
 from statsmodels.stats import proportion
 
-from rzs import metrics
+from rzs import analysis, metrics
 
 PALETTE = sns.color_palette("colorblind")
 # Colour and marker together keep up to 10 x 8 networks apart, in greyscale print too.
@@ -54,8 +54,7 @@ ONE_COLUMN_INCHES = 3.5
 TWO_COLUMN_INCHES = 7.0
 PAGE_HEIGHT_INCHES = 9.0
 INTERVAL_COLUMNS = ("value", "ci_low", "ci_high")
-ATTACK_SUMMARY_COLUMNS = ("network", "attack", "th", "images", "attack_accuracy",
-                          "correct_images", "attack_accuracy_on_correct")
+ATTACK_COUNTS = {"attack_accuracy": "images", "attack_accuracy_on_correct": "correct_images"}
 METRIC_LABELS = {"DBM": "Davies-Bouldin Metric (DBM)", "AM": "Amalgam Metric (AM)"}
 
 
@@ -291,78 +290,23 @@ def plot_metrics_per_network(table):
     return figure
 
 
-def wilson_interval(successes, trials, confidence=0.95):
-    """Wilson score interval of a binomial proportion, element-wise (statsmodels).
-
-        p_hat = s / n,  z = Phi^-1((1 + confidence) / 2)
-        centre = (p_hat + z^2 / (2n)) / (1 + z^2 / n)
-        half   = z / (1 + z^2 / n) * sqrt(p_hat (1 - p_hat) / n + z^2 / (4 n^2))
-
-    successes, trials: arrays of one shape with 0 <= successes <= trials. Returns (low, high),
-    NaN where trials is 0. Unlike the normal approximation it stays inside [0, 1] and does not
-    collapse to a point at 0 or n successes, the usual case for a robust network.
-    """
-    successes = np.asarray(successes, dtype=np.float64)
-    trials = np.asarray(trials, dtype=np.float64)
-    if successes.shape != trials.shape:
-        raise ValueError(f"successes and trials must have one shape; received {successes.shape} "
-                         f"and {trials.shape}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1); received {confidence!r}")
-    invalid = (successes < 0) | (successes > trials) | (successes != np.round(successes))
-    if np.any(invalid):
-        raise ValueError(
-            f"successes must be whole numbers in [0, trials]; received successes "
-            f"{successes[invalid].tolist()} of trials {trials[invalid].tolist()}"
-        )
-    low = np.full(trials.shape, np.nan)
-    high = np.full(trials.shape, np.nan)
-    observed = trials > 0
-    low[observed], high[observed] = proportion.proportion_confint(
-        successes[observed], trials[observed], alpha=1.0 - confidence, method="wilson"
-    )
-    return low, high
-
-
-def attack_accuracy_intervals(summary, confidence=0.95):
-    """Attack accuracy per network, attack and th with Wilson intervals: the table of the figure.
-
-    summary: ``rzs.study.Study.attack_summary()``: columns network, attack, th, images,
-    attack_accuracy (share of all attacked images misclassified after the attack: the authors'
-    number), correct_images and attack_accuracy_on_correct (share of the correctly classified
-    images the attack turns: the robustness outcome). Success counts are recovered as
-    accuracy x images, rounded.
-
-    Returns a long table with columns network, attack, th, over ("correct" or "all"), value,
-    ci_low, ci_high, n (images the share is taken over), in the order of ``summary``.
-    """
-    _require_columns(summary, "summary", ATTACK_SUMMARY_COLUMNS)
-    over = {"correct": ("attack_accuracy_on_correct", "correct_images"),
-            "all": ("attack_accuracy", "images")}
-    tables = []
-    for name, (accuracy_column, count_column) in over.items():
-        trials = summary[count_column].to_numpy(dtype=np.float64)
-        accuracy = summary[accuracy_column].to_numpy(dtype=np.float64)
-        successes = np.where(trials > 0, np.round(np.nan_to_num(accuracy) * trials), 0.0)
-        low, high = wilson_interval(successes, trials, confidence)
-        tables.append(summary[["network", "attack", "th"]].assign(
-            over=name, value=np.where(trials > 0, accuracy, np.nan), ci_low=low, ci_high=high,
-            n=trials.astype(np.int64),
-        ))
-    return pd.concat(tables, ignore_index=True)
-
-
 def plot_attack_accuracy(summary, confidence=0.95, show_all_images=True):
     """Attack accuracy per network with Wilson intervals, one panel per attack.
 
-    summary: as in ``attack_accuracy_intervals`` (``Study.attack_summary()``). Networks are
-    rows (in the order of ``summary``), th levels are colours within a row. Filled markers with
-    horizontal bars: the robustness outcome, attack accuracy over the correctly classified
-    images, with its ``confidence`` Wilson interval. Open diamonds (``show_all_images``): the
+    summary: ``Study.attack_summary()``: columns network, attack, th, images, attack_accuracy,
+    correct_images, attack_accuracy_on_correct (and seed, defence, strategy); one defence.
+    Networks are rows (in the order of ``summary``), th levels are colours within a row. Filled
+    markers with horizontal bars: attack accuracy over the correctly classified images (the
+    robustness outcome) with its ``confidence`` Wilson interval (``analysis.
+    attack_accuracy_intervals``, the table's function). Open diamonds (``show_all_images``): the
     authors' attack accuracy over all attacked images, which also counts the network's clean
-    errors as attack successes. Higher = easier to attack.
+    errors as attack successes. Higher = easier to attack. Several seeds are pooled: their
+    counts are summed, so the interval covers the attacked images, not the spread over seeds
+    (the analysis tables give that).
     """
-    intervals = attack_accuracy_intervals(summary, confidence)
+    intervals = analysis.attack_accuracy_intervals(_pool_seeds(summary), alpha=1.0 - confidence)
+    intervals["over"] = intervals["quantity"].map(
+        {"attack_accuracy_on_correct": "correct", "attack_accuracy": "all"})
     attacks = list(dict.fromkeys(intervals["attack"]))
     networks = list(dict.fromkeys(intervals["network"]))
     levels = sorted(intervals["th"].dropna().unique()) + (
@@ -389,7 +333,7 @@ def plot_attack_accuracy(summary, confidence=0.95, show_all_images=True):
                 positions = np.array([networks.index(name) for name in correct.index]) + offset
                 drawn = correct["value"].notna().to_numpy()
                 axis.errorbar(
-                    correct["value"][drawn], positions[drawn],
+                    correct["value"].to_numpy(np.float64)[drawn], positions[drawn],
                     xerr=_error_lengths(correct[drawn]), fmt="o", color=colour, markersize=3,
                     elinewidth=0.9, capsize=0, zorder=3,
                 )
@@ -440,7 +384,8 @@ def plot_metric_intervals(intervals, metrics=None):
             rows = intervals[intervals["metric"] == metric].set_index("network")
             rows = rows.reindex([name for name in networks if name in rows.index])
             _shade_alternate_rows(axis, len(networks))
-            axis.errorbar(rows["value"], [networks.index(name) for name in rows.index],
+            axis.errorbar(rows["value"].to_numpy(np.float64),
+                          [networks.index(name) for name in rows.index],
                           xerr=_error_lengths(rows), fmt="o", color=PALETTE[0], markersize=3.5,
                           elinewidth=1, capsize=0, zorder=3)
             axis.set_xlabel(_metric_label(metric))
@@ -451,16 +396,17 @@ def plot_metric_intervals(intervals, metrics=None):
 
 def plot_metric_vs_attack(metric_intervals, outcome_intervals, metric="DBM", correlations=None,
                           line_replicates=None, panel_keys=None, columns=3, confidence=0.95,
-                          band_resamples=2000, seed=0):
+                          band_resamples=2000, seed=0,
+                          outcome_label="attack accuracy (correct images)"):
     """A metric against the robustness outcome across networks, one panel per outcome.
 
     metric_intervals: long table network, metric, value, ci_low, ci_high (one row per network
         and metric); the rows of ``metric`` are the x values with horizontal interval bars.
     outcome_intervals: long table network, value, ci_low, ci_high plus ``panel_keys``: the y
-        values with vertical bars (e.g. attack accuracy over correctly classified images with
-        its Wilson interval), one row per network and panel.
-    panel_keys: columns of ``outcome_intervals`` that name a panel (default: every column but
-        network, value, ci_low, ci_high and n, e.g. attack, th).
+        values with vertical bars (e.g. ``analysis.robustness_outcomes``: attack accuracy over
+        correctly classified images, pooled over th), one row per network and panel.
+    panel_keys: columns of ``outcome_intervals`` that name a panel (default: those of attack
+        and th it has).
     correlations: optional table with the panel keys (and a metric column, filtered to
         ``metric``, if present), value (r), ci_low, ci_high, p and optionally p_adjusted; each
         panel's title then states "r = value [ci_low, ci_high], p = p (adj. p_adjusted)" as given.
@@ -470,6 +416,7 @@ def plot_metric_vs_attack(metric_intervals, outcome_intervals, metric="DBM", cor
         ``band_resamples`` resamples of the networks with replacement (random generator
         ``seed``), which treats the point estimates as exact.
     columns: panels per row. The line is the least-squares fit to the point estimates.
+    outcome_label: the y axis's label.
     """
     _require_columns(metric_intervals, "metric_intervals", ("network", "metric",
                                                             *INTERVAL_COLUMNS))
@@ -479,9 +426,8 @@ def plot_metric_vs_attack(metric_intervals, outcome_intervals, metric="DBM", cor
     if metric not in set(metric_intervals["metric"]):
         raise ValueError(f"metric must be one of {sorted(metric_intervals['metric'].unique())}; "
                          f"received {metric!r}")
-    keys = [column for column in outcome_intervals.columns
-            if column not in {"network", "n", *INTERVAL_COLUMNS}] if panel_keys is None else list(
-        panel_keys)
+    keys = [column for column in ("attack", "th") if column in outcome_intervals.columns] if (
+        panel_keys is None) else list(panel_keys)
     _require_columns(outcome_intervals, "outcome_intervals", keys)
     _require_unique(outcome_intervals, "outcome_intervals", ["network", *keys])
     chosen = metric_intervals[metric_intervals["metric"] == metric]
@@ -514,7 +460,8 @@ def plot_metric_vs_attack(metric_intervals, outcome_intervals, metric="DBM", cor
                 if point.empty:
                     continue
                 axis.errorbar(
-                    point["value_metric"], point["value_outcome"],
+                    point["value_metric"].to_numpy(np.float64),
+                    point["value_outcome"].to_numpy(np.float64),
                     xerr=_error_lengths(point, suffix="_metric"),
                     yerr=_error_lengths(point, suffix="_outcome"),
                     fmt=marker, color=colour, markersize=4, markeredgecolor="white",
@@ -537,31 +484,33 @@ def plot_metric_vs_attack(metric_intervals, outcome_intervals, metric="DBM", cor
         for axis in axes[-1]:
             axis.set_xlabel(_metric_label(metric))
         for axis in axes[:, 0]:
-            axis.set_ylabel("attack accuracy")
+            axis.set_ylabel(outcome_label)
         _bottom_legend(figure, *_network_legend(styles))
     return figure
 
 
-def plot_defence_comparison(values, tests, quantities=None, null_control=None,
+def plot_defence_comparison(values, tests, quantities=None, null_control=analysis.NULL_CONTROL,
                             vanilla="vanilla", columns=2):
     """Each defence's effect per quantity: a forest of differences with intervals.
 
     values: per-network table with columns network, defence, quantity, value (ci_low and
         ci_high may be present and are not drawn): vanilla rows (defence == ``vanilla``) and
         defended rows. Each network's difference, defended - vanilla, is a small grey dot.
-    tests: one row per (defence, quantity) with columns defence, quantity, estimate (the
-        effect, defended - vanilla, at the network level), ci_low, ci_high, p and p_adjusted
-        (and n, if given, stated beside p); drawn as a black dot with its interval. The
-        figure draws the tests as given, so the table and the figure cannot disagree.
+    tests: one row per (defence, quantity) with columns defence, quantity, value (the effect,
+        defended - vanilla, at the network level), ci_low, ci_high, p and p_adjusted (and n,
+        if given: in the panel title, or beside p where it differs between defences), e.g.
+        ``analysis.defence_tests``; drawn as a black dot with its interval. The figure draws
+        the tests as given, so the table and the figure cannot disagree.
     quantities: which quantities to draw, in order (default: all in ``tests``).
-    null_control: the defence label of the null control (e.g. vanilla seed 1 against vanilla
-        seed 0 through the same test), drawn last, in grey, below a dashed line; None: no row.
+    null_control: the defence label of the null control (vanilla retrained with the next seed,
+        through the same test), drawn last, in grey, below a dashed line; the tests must have
+        it. None: no null-control row.
     columns: panels per row. One panel per quantity, each with its own x axis (quantities
         have different units), defences as rows and the tests' p-values on the right.
     """
     _require_columns(values, "values", ("network", "defence", "quantity", "value"))
-    _require_columns(tests, "tests", ("defence", "quantity", "estimate", "ci_low", "ci_high",
-                                      "p", "p_adjusted"))
+    _require_columns(tests, "tests", ("defence", "quantity", *INTERVAL_COLUMNS, "p",
+                                      "p_adjusted"))
     if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
         raise ValueError(f"columns must be an integer >= 1; received {columns!r}")
     chosen = _chosen(tests["quantity"], quantities, "quantities")
@@ -571,7 +520,7 @@ def plot_defence_comparison(values, tests, quantities=None, null_control=None,
         if null_control not in set(tests["defence"]):
             raise ValueError(f"null_control must be a defence of tests, one of "
                              f"{sorted(map(str, tests['defence'].unique()))}; received "
-                             f"{null_control!r}")
+                             f"{null_control!r} (None draws no null-control row)")
         defences.append(null_control)
     differences = _paired_differences(values, vanilla)
     width = min(columns, len(chosen))
@@ -598,8 +547,8 @@ def plot_defence_comparison(values, tests, quantities=None, null_control=None,
                     continue
                 test = test.iloc[0]
                 axis.errorbar(
-                    [test["estimate"]], [row],
-                    xerr=_error_lengths(test.to_frame().T, value_column="estimate"), fmt="o",
+                    [float(test["value"])], [row], xerr=_error_lengths(test.to_frame().T),
+                    fmt="o",
                     color="0.45" if defence == null_control else "black", markersize=3.5,
                     elinewidth=1.1, capsize=0, zorder=3,
                 )
@@ -621,7 +570,7 @@ def plot_defence_comparison(values, tests, quantities=None, null_control=None,
             _plain_ticks(axis.xaxis, bins=3)
         axes[0][0].set_ylim(len(defences) - 0.5, -0.5)
         axes[0][0].set_yticks(range(len(defences)), [
-            f"{defence} (null control)" if defence == null_control else str(defence)
+            _null_control_label(defence) if defence == null_control else str(defence)
             for defence in defences
         ])
         for axis in axes.flat[len(chosen):]:
@@ -713,6 +662,27 @@ def _network_legend(styles):
     return handles, [str(name) for name, _, _ in styles]
 
 
+def _pool_seeds(summary):
+    """An attack summary with several seeds' counts summed per network, attack and th."""
+    _require_columns(summary, "summary", ("network", "attack", "th", *ATTACK_COUNTS,
+                                          *ATTACK_COUNTS.values()))
+    if "defence" in summary.columns and summary["defence"].nunique() > 1:
+        raise ValueError(f"summary must hold one defence; received "
+                         f"{sorted(map(str, summary['defence'].unique()))}")
+    if "seed" not in summary.columns or summary["seed"].nunique() < 2:
+        return summary
+    keys = ["network", "attack", "th"]
+    successes = summary.assign(**{
+        accuracy: np.nan_to_num(summary[accuracy].to_numpy(np.float64)) * summary[count]
+        for accuracy, count in ATTACK_COUNTS.items()
+    })
+    pooled = successes.groupby(keys, sort=False, dropna=False)[
+        [*ATTACK_COUNTS, *ATTACK_COUNTS.values()]].sum().reset_index()
+    for accuracy, count in ATTACK_COUNTS.items():
+        pooled[accuracy] = (pooled[accuracy] / pooled[count]).where(pooled[count] > 0)
+    return pooled
+
+
 def _require_columns(frame, name, columns):
     missing = [column for column in columns if column not in frame.columns]
     if missing:
@@ -770,9 +740,9 @@ def _network_rows(axis, networks):
     axis.tick_params(axis="y", length=0)
 
 
-def _error_lengths(frame, suffix="", value_column="value"):
+def _error_lengths(frame, suffix=""):
     """(2, n) bar lengths below and above each value, from columns ci_low, ci_high."""
-    value = frame[f"{value_column}{suffix}"].to_numpy(dtype=np.float64)
+    value = frame[f"value{suffix}"].to_numpy(dtype=np.float64)
     lengths = np.vstack([value - frame[f"ci_low{suffix}"].to_numpy(dtype=np.float64),
                          frame[f"ci_high{suffix}"].to_numpy(dtype=np.float64) - value])
     # A BCa interval can exclude its own estimate (a skewed bootstrap distribution); matplotlib
@@ -817,6 +787,12 @@ def _bottom_legend(figure, handles, labels):
         if columns == 1 or legend.get_window_extent(renderer).width <= 0.95 * figure.bbox.width:
             return legend
         legend.remove()
+
+
+def _null_control_label(defence):
+    if defence == analysis.NULL_CONTROL:
+        return "null control (vanilla, next seed)"
+    return f"{defence} (null control)"
 
 
 def _metric_label(metric):

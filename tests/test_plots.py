@@ -14,8 +14,9 @@ from matplotlib.text import Text  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
-from rzs import metrics, plots  # noqa: E402
+from rzs import analysis, metrics, plots  # noqa: E402
 
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat"]
 NETWORKS = ["LeNet", "ResNet", "CapsNet"]
@@ -76,9 +77,10 @@ def synthetic_metric_intervals():
 
 def synthetic_outcome_intervals():
     """Attack accuracy on correct images per network and attack, th = 3."""
-    intervals = plots.attack_accuracy_intervals(synthetic_attack_summary())
-    chosen = intervals[(intervals["over"] == "correct") & (intervals["th"] == 3.0)]
-    return chosen.drop(columns=["over", "th"]).reset_index(drop=True)
+    intervals = analysis.attack_accuracy_intervals(synthetic_attack_summary())
+    chosen = intervals[(intervals["quantity"] == "attack_accuracy_on_correct")
+                       & (intervals["th"] == 3.0)]
+    return chosen.drop(columns=["th"]).reset_index(drop=True)
 
 
 def synthetic_correlations():
@@ -87,7 +89,7 @@ def synthetic_correlations():
                              p_adjusted=[0.094, 0.61]))
 
 
-DEFENCES = ["jpeg", "adversarial training", "vanilla seed 1"]
+DEFENCES = ["jpeg", "adversarial training", analysis.NULL_CONTROL]
 QUANTITIES = ["DBM", "AM", "pixel th=1"]
 
 
@@ -106,7 +108,7 @@ def synthetic_defence_tables():
                                    value=base + scale * generator.normal(0.0, 0.05)))
         for defence in DEFENCES:
             estimate = scale * generator.normal(0.0, 0.03)
-            tests.append(dict(defence=defence, quantity=quantity, estimate=estimate,
+            tests.append(dict(defence=defence, quantity=quantity, value=estimate,
                               ci_low=estimate - 0.05 * scale, ci_high=estimate + 0.04 * scale,
                               p=generator.uniform(), p_adjusted=1.0, n=len(NETWORKS)))
     return pd.DataFrame(values), pd.DataFrame(tests)
@@ -156,9 +158,7 @@ INTERVAL_FIGURES = {
         synthetic_metric_intervals(), synthetic_outcome_intervals().query("attack == 'pixel'"),
         "AM", band_resamples=200,
     ),
-    "defence_comparison": lambda: plots.plot_defence_comparison(
-        *synthetic_defence_tables(), null_control="vanilla seed 1"
-    ),
+    "defence_comparison": lambda: plots.plot_defence_comparison(*synthetic_defence_tables()),
 }
 
 
@@ -327,9 +327,9 @@ def test_attack_accuracy_draws_a_wilson_interval_per_network_and_th_with_integer
     # The pixel panel's first bar, th = 1: the Wilson interval of the first network's counts.
     first = summary.iloc[0]
     turned = round(first["attack_accuracy_on_correct"] * first["correct_images"])
-    low, high = plots.wilson_interval(np.array([turned]), np.array([first["correct_images"]]))
+    low, high = proportion_confint(turned, first["correct_images"], method="wilson")
     segment = error_bars(panels[0])[0].lines[2][0].get_segments()[0]
-    np.testing.assert_allclose([segment[0][0], segment[1][0]], [low[0], high[0]])
+    np.testing.assert_allclose([segment[0][0], segment[1][0]], [low, high])
     plt.close(figure)
 
 
@@ -346,26 +346,25 @@ def test_attack_accuracy_draws_the_authors_number_as_open_diamonds(show_all_imag
     plt.close(figure)
 
 
-def test_attack_accuracy_intervals_are_wilson_intervals_over_correct_and_all_images():
-    summary = pd.DataFrame(dict(network=["a", "b"], attack="pixel", th=[1.0, 1.0],
-                                images=[30, 30], attack_accuracy=[0.4, 0.5],
-                                correct_images=[18, 0],
-                                attack_accuracy_on_correct=[0.0, np.nan]))
-    intervals = plots.attack_accuracy_intervals(summary)
-    correct = intervals[intervals["over"] == "correct"].set_index("network")
-    every = intervals[intervals["over"] == "all"].set_index("network")
-    # 0 of 18: the Wilson interval still reaches z^2 / (n + z^2) = 0.176, not 0.
-    np.testing.assert_allclose(correct.loc["a", ["value", "ci_low", "ci_high"]].astype(float),
-                               [0.0, 0.0, 1.96 ** 2 / (18 + 1.96 ** 2)], atol=1e-3)
-    assert correct.loc["a", "n"] == 18 and every.loc["a", "n"] == 30
-    assert np.isnan(correct.loc["b", ["value", "ci_low", "ci_high"]].astype(float)).all()
-    assert every.loc["b", "ci_low"] < 0.5 < every.loc["b", "ci_high"]
+def test_attack_accuracy_pools_the_counts_of_several_seeds():
+    one = synthetic_attack_summary().assign(seed=0)
+    # A second seed that turns no correct image and misclassifies none: the pooled share falls.
+    other = one.assign(seed=1, attack_accuracy=0.0, correct_images=20,
+                       attack_accuracy_on_correct=0.0)
+    figure = plots.plot_attack_accuracy(pd.concat([one, other]), show_all_images=False)
+    points = error_bars(figure.axes[0])[0].lines[0].get_xdata()
+    first = one[(one["attack"] == "pixel") & (one["th"] == 1.0)]
+    turned = np.round(first["attack_accuracy_on_correct"] * first["correct_images"])
+    np.testing.assert_allclose(points, turned / (first["correct_images"] + 20))
+    plt.close(figure)
 
 
-def test_wilson_interval_rejects_more_successes_than_trials():
-    with pytest.raises(ValueError, match=r"successes must be whole numbers in \[0, trials\]; "
-                                         r"received successes \[5.0\] of trials \[4.0\]"):
-        plots.wilson_interval(np.array([5]), np.array([4]))
+def test_attack_accuracy_refuses_to_pool_defences():
+    summary = synthetic_attack_summary()
+    summary.loc[summary.index[:4], "defence"] = "jpeg"
+    with pytest.raises(ValueError, match=r"summary must hold one defence; received \['jpeg', "
+                                         r"'vanilla'\]"):
+        plots.plot_attack_accuracy(summary)
 
 
 def test_metric_intervals_draw_one_interval_per_network_in_each_metric_panel():
@@ -418,7 +417,7 @@ def test_metric_vs_attack_needs_one_outcome_row_per_network_and_panel():
 
 def test_defence_comparison_draws_each_test_with_the_null_control_last():
     values, tests = synthetic_defence_tables()
-    figure = plots.plot_defence_comparison(values, tests, null_control="vanilla seed 1")
+    figure = plots.plot_defence_comparison(values, tests)
     panels = [axis for axis in figure.axes if axis.get_title()]
     assert [axis.get_title() for axis in panels] == [f"{quantity} (n = 3)" for quantity in
                                                      QUANTITIES]
@@ -426,24 +425,25 @@ def test_defence_comparison_draws_each_test_with_the_null_control_last():
         bars = error_bars(axis)
         assert len(bars) == len(DEFENCES)
         estimates = [bar.lines[0].get_xdata()[0] for bar in bars]
-        np.testing.assert_allclose(estimates, tests[tests["quantity"] == quantity]["estimate"])
+        np.testing.assert_allclose(estimates, tests[tests["quantity"] == quantity]["value"])
         # Each network's own difference as a dot: three per defence.
         dots = [collection for collection in axis.collections
                 if isinstance(collection, PathCollection)]
         assert sum(len(collection.get_offsets()) for collection in dots) == (
             len(DEFENCES) * len(NETWORKS))
     labels = [tick.get_text() for tick in panels[0].get_yticklabels()]
-    assert labels == ["jpeg", "adversarial training", "vanilla seed 1 (null control)"]
+    assert labels == ["jpeg", "adversarial training", "null control (vanilla, next seed)"]
     assert figure.get_size_inches()[0] == plots.TWO_COLUMN_INCHES
     plt.close(figure)
 
 
 def test_defence_comparison_of_one_quantity_is_one_column_wide():
     values, tests = synthetic_defence_tables()
-    figure = plots.plot_defence_comparison(values, tests, quantities=["DBM"])
+    tests = tests[tests["defence"] != analysis.NULL_CONTROL]
+    figure = plots.plot_defence_comparison(values, tests, quantities=["DBM"], null_control=None)
     assert figure.get_size_inches()[0] == plots.ONE_COLUMN_INCHES
     # Without a null control, only the defences are rows.
-    assert len(error_bars(figure.axes[0])) == len(DEFENCES)
+    assert len(error_bars(figure.axes[0])) == len(DEFENCES) - 1
     plt.close(figure)
 
 
@@ -474,6 +474,7 @@ def test_interval_figures_name_a_missing_column(draw, column):
 
 
 def test_defence_comparison_rejects_an_unknown_null_control():
-    with pytest.raises(ValueError, match="null_control must be a defence of tests.*received "
-                                         "'vanilla seed 9'"):
-        plots.plot_defence_comparison(*synthetic_defence_tables(), null_control="vanilla seed 9")
+    values, tests = synthetic_defence_tables()
+    with pytest.raises(ValueError, match=r"null_control must be a defence of tests.*received "
+                                         r"'null_control' \(None draws no null-control row\)"):
+        plots.plot_defence_comparison(values, tests[tests["defence"] != analysis.NULL_CONTROL])
