@@ -1,10 +1,12 @@
 # rzs: `make reproduce` regenerates the paper's figures and tables, `make test` runs the tests.
 # Both create the virtual environment in $(VENV) from pyproject.toml on first use.
+# `make reproduce DRY_RUN=1` prints what a run would compute, and for how long, and computes nothing.
 
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= quick
 ARGS ?=
+DRY_RUN ?=
 PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
@@ -31,7 +33,7 @@ test-all: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 reproduce: install
-	$(BIN)/python -m rzs.reproduce --profile $(PROFILE) $(ARGS)
+	$(BIN)/python -m rzs.reproduce --profile $(PROFILE) $(if $(DRY_RUN),--dry-run) $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

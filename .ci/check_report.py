@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rzs import report  # noqa: E402
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-MARKDOWN_RULE = re.compile(r"\|\s*:?-{3,}:?\s*\|")
+MARKDOWN_RULE = re.compile(r"\|\s*:?-+:?\s*\|")
 STDERR_MIME_TYPE = "application/vnd.jupyter.stderr"
 VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 

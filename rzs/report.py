@@ -86,8 +86,14 @@ def caption(name, parameters):
         match = re.fullmatch(pattern, name)
         if match:
             part = match.groupdict().get("part", "")
-            return text.format(**values, part=part, part_upper=part.upper())
+            return text.format_map(_Recorded(values, part=part, part_upper=part.upper()))
     return name.replace("-", " ").capitalize() + "."
+
+
+class _Recorded(dict):
+    # A run record from before a parameter existed lacks it; its caption says so instead of failing.
+    def __missing__(self, name):
+        return f"({name} not recorded)"
 
 
 def output_folder(parameters, name):

@@ -30,6 +30,7 @@ everything computed so far stays in the run store.
 import argparse
 import ast
 import contextlib
+import dataclasses
 import datetime
 import fnmatch
 import json
@@ -61,6 +62,7 @@ FIRST_READER = {
     "attack_*": "03",
     "defences": DEFENCE_NOTEBOOK,
     "defence_networks": DEFENCE_NOTEBOOK,
+    "null_control": DEFENCE_NOTEBOOK,
 }
 # The IPython start-up file of every kernel this module starts: TensorFlow is
 # imported before the first cell, its C++ start-up lines sent to /dev/null.
@@ -138,8 +140,6 @@ def validate(parameters, paths=None):
     Raises ValueError naming any unknown parameter, or any invalid value of a
     parameter those notebooks read, before compute.
     """
-    import dataclasses
-
     from rzs.study import Study
 
     known = {field.name for field in dataclasses.fields(Study)}
@@ -157,23 +157,8 @@ def reads(path, name):
     return not first or path.name[:2] >= first[0]
 
 
-def _training_specs(study):
-    return [spec for network in study.networks for spec in study.model_specs(network)]
-
-
-def _defence_specs(study):
-    training = [
-        spec
-        for defence in study.defences
-        for network in study.defended_networks()
-        for spec in study.model_specs(network, defence)
-    ]
-    attacks = [spec for defence in study.defences for spec in study.attack_specs(study.defended_networks(), defence)]
-    return training + attacks
-
-
-# The notebooks that compute results, and the specs of the results each needs.
-STAGES = {"01": _training_specs, "03": lambda study: study.attack_specs(), DEFENCE_NOTEBOOK: _defence_specs}
+# The notebooks that compute results, and the `Study.planned_specs` methods whose results each needs.
+STAGES = {"01": ("train",), "03": ("attack",), DEFENCE_NOTEBOOK: ("train_defences", "attack_defences")}
 
 
 def results_store(study):
@@ -189,10 +174,13 @@ def stored_seconds(store):
     for record in store.records():
         timings = record.get("timings", {})
         spent = sum(timings.get(name, 0.0) for name in ("train_seconds", "predict_seconds", "attack_seconds"))
-        config = record.get("config", {})
-        network = config.get("network") or config.get("model", {}).get("network")
-        seconds.setdefault((record.get("kind"), network), []).append(spent)
+        seconds.setdefault((record.get("kind"), _network(record.get("config", {}))), []).append(spent)
     return seconds
+
+
+def _network(config):
+    # Models name their network; attacks and predictions name it in the config of their model.
+    return config.get("network") or config.get("model", {}).get("network")
 
 
 def plan(study, paths):
@@ -209,16 +197,16 @@ def plan(study, paths):
     by_kind = {}
     for (kind, _), values in seconds.items():
         by_kind.setdefault(kind, []).extend(values)
+    planned = study.planned_specs()
     stages = []
     for path in paths:
         if path.name[:2] not in STAGES:
             continue
-        specs = STAGES[path.name[:2]](study)
+        specs = [spec for method in STAGES[path.name[:2]] for spec in planned[method]]
         missing = [spec for spec in specs if not store.has(spec.kind, spec.config())]
         estimated, unestimated = 0.0, 0
         for spec in missing:
-            network = getattr(spec, "network", None) or spec.model["network"]
-            values = seconds.get((spec.kind, network)) or by_kind.get(spec.kind)
+            values = seconds.get((spec.kind, _network(spec.config()))) or by_kind.get(spec.kind)
             if values:
                 estimated += statistics.median(values)
             else:
@@ -439,9 +427,12 @@ def main(argv=None):
     output_directory = arguments.output or ROOT / "outputs" / arguments.profile
     started = datetime.datetime.now(datetime.timezone.utc)
     versions, machine = library_versions()
+    from rzs.study import Study
+
     record = {
         "profile": arguments.profile,
-        "parameters": parameters,
+        # Every parameter, the notebooks' defaults included, as the notebooks ran with them.
+        "parameters": {**dataclasses.asdict(Study()), **parameters},
         "overridden": overridden,
         "note": note,
         "notebooks": [path.stem for path in chosen],

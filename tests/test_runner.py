@@ -182,3 +182,36 @@ def test_rzs_does_not_import_ray():
 def test_payloads_may_name_only_rzs_code():
     with pytest.raises(ValueError, match="only rzs"):
         runner._resolve("os:system")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Result:
+    kind = "model"
+    number: int
+
+    def config(self):
+        return {"number": self.number}
+
+
+def test_progress_lines_go_to_the_progress_file_instead_of_a_bar(tmp_path, monkeypatch, capsys):
+    store = RunStore(tmp_path / "store")
+    store.save("model", _Result(0).config(), {})
+
+    def finishing_backend(payloads, workers, log_directory):
+        for index in range(len(payloads)):
+            yield index, "boom" if index == 2 else None
+
+    monkeypatch.setitem(runner.BACKENDS, "inline", finishing_backend)
+    progress_file = tmp_path / "progress.log"
+    monkeypatch.setenv(runner.PROGRESS_FILE_VARIABLE, str(progress_file))
+    report = runner.run_grid([_Result(number) for number in range(5)], store, backend="inline")
+    assert len(report.computed) == 3 and len(report.failed) == 1
+    lines = progress_file.read_text().splitlines()
+    assert lines[0].startswith("model: 1/5 (1 cached, 0 computed, 0 failed), elapsed 0 s, time left not known yet")
+    assert lines[1].startswith("model: 2/5 (1 cached, 1 computed, 0 failed)") and "left" in lines[1]
+    assert lines[-1].startswith("model: 5/5 (1 cached, 3 computed, 1 failed)") and lines[-1].endswith("done")
+    assert capsys.readouterr().err == ""  # no tqdm bar beside the lines
+
+
+def test_format_seconds():
+    assert [runner.format_seconds(seconds) for seconds in (7.4, 65, 3725)] == ["7 s", "1 min 05 s", "1 h 02 min"]

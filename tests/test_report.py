@@ -1,0 +1,116 @@
+"""The report page: every figure, table and notebook of a run, and where they came from."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import pyplot
+
+from rzs import report
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / ".ci"))
+
+import check_report  # noqa: E402
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _run(tmp_path):
+    """A run folder as `rzs.reproduce` leaves it: run.json, executed notebooks, figures, tables."""
+    output = tmp_path / "outputs" / "smoke"
+    output.mkdir(parents=True)
+    figures, tables = tmp_path / "figures" / "smoke", tmp_path / "tables" / "smoke"
+    figures.mkdir(parents=True)
+    tables.mkdir(parents=True)
+    for name in ("zero-shot-lenet", "attack-accuracy", "dbm-vs-attacks"):
+        pyplot.imsave(figures / f"{name}.png", np.zeros((4, 4)))
+    (figures / "attack-accuracy.pdf").write_bytes(b"%PDF-1.4\n")
+    pd.DataFrame({"network": ["lenet"], "test_accuracy": [0.81234]}).to_csv(tables / "full-model-accuracy.csv", index=False)
+    pd.DataFrame({"claim": ["DBM tracks attacks"], "finding": ["r = 0.5 [0.1, 0.8]"], "verdict": ["supported"]}).to_csv(
+        tables / "claims.csv", index=False
+    )
+    for stem in ("01-train-raw-zero-shot", "06-summary"):
+        (output / f"{stem}.html").write_text("<html><body><p>executed</p></body></html>")
+        (output / f"{stem}.ipynb").write_text(json.dumps({"cells": []}))
+    run = {
+        "profile": "smoke",
+        "parameters": {
+            "profile": "smoke", "networks": ["lenet"], "seeds": [1], "attacks": ["pixel"], "thresholds": [1, 10],
+            "figures_dir": str(tmp_path / "figures"), "tables_dir": str(tmp_path / "tables"),
+        },
+        "overridden": {"seeds": [1]},
+        "note": None,
+        "notebooks": ["01-train-raw-zero-shot", "06-summary"],
+        "commit": COMMIT,
+        "dirty": True,
+        "versions": {"python": "3.11.7", "keras": "3.15.1"},
+        "machine": {"platform": "Linux", "processor": "x86_64", "cpu_count": 2, "devices": ["CPU"], "cores_used": 2},
+        "started": "2026-12-01T10:00:00+00:00",
+        "plan": [{"notebook": "01-train-raw-zero-shot", "needed": 22, "cached": 11, "missing": 11, "computed": 11}],
+        "notebook_seconds": {"01-train-raw-zero-shot": 75.0, "06-summary": 4.0},
+        "total_seconds": 79.0,
+    }
+    (output / "run.json").write_text(json.dumps(run))
+    return output
+
+
+def test_every_image_and_link_on_the_page_resolves_and_provenance_names_the_run(tmp_path, capsys):
+    output = _run(tmp_path)
+    report.main(["--output", str(output)])
+    page_path = output / report.PAGE
+    assert capsys.readouterr().out.strip() == str(page_path)
+
+    problems, pages = check_report.check(output)
+    assert problems == [] and len(pages) == 3  # the page and the two notebooks
+    page = check_report.Page()
+    page.feed(page_path.read_text())
+    assert len(page.images) == 3
+    assert {"01-train-raw-zero-shot.html", "06-summary.ipynb", "../../figures/smoke/attack-accuracy.pdf"} <= set(page.links)
+    text = " ".join("".join(page.text).split())
+    assert COMMIT in text and "with uncommitted changes" in text
+    assert "seeds = [1]" in text and "keras 3.15.1" in text
+    assert "01-train-raw-zero-shot: 1 min 15 s" in text and "22 needed, 11 cached before the run, 11 computed" in text
+    # Every table is an HTML table; the claims table comes first.
+    html = page_path.read_text()
+    assert html.index("DBM tracks attacks") < html.index("full-model-accuracy")
+    assert "<td>0.8123</td>" in html
+
+
+def test_a_missing_figure_is_reported(tmp_path):
+    output = _run(tmp_path)
+    report.write_report(output)
+    pyplot.imsave(tmp_path / "figures" / "smoke" / "late.png", np.zeros((4, 4)))
+    problems, _ = check_report.check(output)
+    assert len(problems) == 1 and "late.png is not on the page" in problems[0]
+
+
+def test_raw_markdown_tables_and_stderr_blocks_are_reported(tmp_path):
+    output = _run(tmp_path)
+    report.write_report(output)
+    (output / "06-summary.html").write_text(
+        "<html><body><p>| claim | verdict | |:--|:--| | a | b |</p>"
+        '<div class="jp-InputArea"><pre>print("|---|---|")</pre></div>'
+        '<div data-mime-type="application/vnd.jupyter.stderr"><pre>oneDNN</pre></div></body></html>'
+    )
+    problems, _ = check_report.check(output)
+    assert len(problems) == 2
+    assert "Markdown table left as text" in problems[0] and "1 stderr blocks" in problems[1]
+
+
+def test_captions_come_from_the_run(tmp_path):
+    parameters = {"networks": ["lenet", "vit"], "attacks": ["pixel", "threshold"], "thresholds": [1, 10], "attack_images": 30}
+    assert report.caption("zero-shot-vit", parameters).startswith("vit:")
+    assert "pixel and threshold attacks at th = 1, 10 on 30 test images" in report.caption("attack-accuracy", parameters)
+    assert "2 networks" in report.caption("zero-shot-class-3", parameters)
+    assert report.caption("something-new", parameters) == "Something new."
+
+
+def test_readme_tables_come_from_run_records(tmp_path):
+    _run(tmp_path)
+    tables = report.readme_tables(tmp_path / "outputs")
+    assert "| `smoke`" in tables and "2026-12-01" in tables and "0123456 (dirty)" in tables
+    assert "01 1 min 15 s / 06 4 s" in tables and "| lenet" in tables and "0.812" in tables
+    assert "No run records" in report.readme_tables(tmp_path / "nothing")
