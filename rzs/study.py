@@ -241,7 +241,7 @@ class Study:
         return report
 
     def train_defences(self):
-        """Train (or derive, for test-time defences) every defended network's models."""
+        """Train (or derive, for test-time defences) every defended network's models, then their float32 predictions."""
         specs = [
             spec
             for defence in self.defence_arms()
