@@ -258,35 +258,40 @@ def plot_amalgam_heatmap(matrices, class_names=None):
 
 
 def plot_metrics_per_network(table):
-    """DBM and AM per network: bar = mean over excluded classes, error bar = std, dots = classes.
+    """DBM and AM per network, described over excluded classes: mean, std bar and each class.
 
-    table: ``metrics.metrics_table`` results of one or more networks, concatenated; networks
-    appear in the order of the table. The spread over classes describes the classes, not the
-    uncertainty of the network's value: ``plot_metric_intervals`` draws that.
+    table: ``metrics.metrics_table`` results of one or more networks, concatenated (columns
+    network, dbm, am; rows of several seeds are described together); networks are rows, in the
+    order of the table. The spread over classes describes the classes, not the uncertainty of
+    the network's value: ``plot_metric_intervals`` draws that.
     """
-    summary = metrics.network_metric_values(table)
+    _require_columns(table, "table", ("network", "dbm", "am"))
     networks = list(dict.fromkeys(table["network"]))
     with plt.rc_context(PAPER_STYLE):
         figure, axes = plt.subplots(
-            1, 2, layout="constrained", figsize=(max(6.0, 1.1 * len(networks) + 2.0), 3.0)
+            1, 2, squeeze=False, layout="constrained", sharey=True,
+            figsize=(ONE_COLUMN_INCHES, _figure_height(0.26 * len(networks) + 0.9)),
         )
-        for axis, (metric, column) in zip(axes, (("DBM", "dbm"), ("AM", "am"))):
-            rows = summary[summary["metric"] == metric].set_index("network").loc[networks]
+        for axis, (metric, column) in zip(axes[0], (("DBM", "dbm"), ("AM", "am"))):
+            _shade_alternate_rows(axis, len(networks))
+            grouped = table.groupby("network", sort=False)[column]
+            means, spreads = grouped.mean().loc[networks], grouped.std(ddof=1).loc[networks]
             positions = np.arange(len(networks))
-            axis.bar(positions, rows["value"], width=0.6, color=PALETTE[0], alpha=0.6)
-            axis.errorbar(positions, rows["value"], yerr=rows["std"].fillna(0.0), fmt="none",
-                          ecolor="black", capsize=3, linewidth=1)
+            axis.errorbar(means.to_numpy(np.float64), positions,
+                          xerr=spreads.fillna(0.0).to_numpy(np.float64), fmt="o",
+                          color=PALETTE[0], markersize=3.5, elinewidth=1, capsize=0, zorder=3)
             for position, network in zip(positions, networks):
-                values = table.loc[table["network"] == network, column].to_numpy()
-                # Beside the error bar rather than on it, so neither hides the other.
-                axis.scatter(np.full(len(values), position + 0.18), values, s=8, color="0.25",
-                             zorder=3, linewidths=0)
-            axis.set_xticks(positions, networks, rotation=30, ha="right",
-                            rotation_mode="anchor")
-            axis.set_title(METRIC_LABELS[metric])
-            axis.set_ylabel(f"{metric} (lower = better)")
-            axis.set_ylim(bottom=0)
-        figure.suptitle("Transferability per network: mean, std and values over excluded classes")
+                values = table.loc[table["network"] == network, column].to_numpy(np.float64)
+                # Just below the mean's bar, so neither hides the other.
+                axis.scatter(values, np.full(len(values), position + 0.25), s=5, color="0.55",
+                             linewidths=0, zorder=2)
+            axis.set_xlabel(_metric_label(metric))
+            _plain_ticks(axis.xaxis, bins=4)
+        _network_rows(axes[0][0], networks)
+        _bottom_legend(figure, [
+            plt.Line2D([], [], color=PALETTE[0], marker="o", markersize=3.5, linewidth=1),
+            plt.Line2D([], [], color="0.55", marker="o", markersize=2.5, linestyle="none"),
+        ], ["mean and std over excluded classes", "one excluded class"])
     return figure
 
 

@@ -115,7 +115,7 @@ def synthetic_defence_tables():
 
 
 def build_figures():
-    soft_labels, table = synthetic_tables()
+    soft_labels, _ = synthetic_tables()
     resnet = soft_labels["ResNet"]
     return {
         "zero_shot_grid": lambda: plots.plot_zero_shot_grid(resnet, "ResNet", CLASS_NAMES,
@@ -130,7 +130,6 @@ def build_figures():
             },
             CLASS_NAMES,
         ),
-        "metrics_per_network": lambda: plots.plot_metrics_per_network(table),
         **INTERVAL_FIGURES,
         "raw_zero_shot_illustration": lambda: plots.plot_raw_zero_shot_illustration(
             *illustration_inputs(resnet, excluded=3, channels=3), CLASS_NAMES[:3],
@@ -143,13 +142,14 @@ def build_figures():
     }
 
 
-# The figures with intervals, which must fit a printed column or page.
+# The figures of networks' values, which must fit a printed column or page.
 INTERVAL_FIGURES = {
     "attack_accuracy": lambda: plots.plot_attack_accuracy(synthetic_attack_summary()),
     "attack_accuracy_one_attack": lambda: plots.plot_attack_accuracy(
         synthetic_attack_summary().query("attack == 'pixel'")
     ),
     "metric_intervals": lambda: plots.plot_metric_intervals(synthetic_metric_intervals()),
+    "metrics_per_network": lambda: plots.plot_metrics_per_network(synthetic_tables()[1]),
     "metric_vs_attack": lambda: plots.plot_metric_vs_attack(
         synthetic_metric_intervals(), synthetic_outcome_intervals(), "DBM",
         correlations=synthetic_correlations(), band_resamples=200,
