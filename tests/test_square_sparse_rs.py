@@ -132,6 +132,18 @@ def test_targeted_success_means_the_target_class(model, correct_images, attack):
     assert (table["success"] == table["rescored_success"]).all()
 
 
+@pytest.mark.parametrize("attack", [square_attack, sparse_rs])
+def test_probability_fitness_searches_too(model, correct_images, attack):
+    images, labels = correct_images[0][:6], correct_images[1][:6]
+    options = {"queries": 60, "progress": False}
+    margin = attack(model, images, labels, 40, **options)
+    probability = attack(model, images, labels, 40, fitness="probability", **options)
+    assert (probability["success"] == probability["rescored_success"]).all()
+    assert (probability["success"] == (probability["adversarial_label"] != labels)).all()
+    # The same draws ranked by another fitness keep other candidates.
+    assert not probability.equals(margin)
+
+
 def test_square_attack_beats_cma_es_threshold_attack_at_equal_queries(model, correct_images):
     images, labels = correct_images
     square = square_attack(model, images, labels, 12, queries=300, progress=False)
