@@ -234,7 +234,7 @@ class Study:
         return self.networks if self.defence_networks is None else list(self.defence_networks)
 
     def train(self, networks=None, defence=None):
-        """Compute every missing model, then its float32 predictions (`predict`); prints the grid reports."""
+        """Compute every missing model, then its float32 predictions (`rzs.zeroshot.PredictionSpec`); prints the grid reports."""
         specs = [spec for network in networks or self.networks for spec in self.model_specs(network, defence)]
         report = self._run(specs, zeroshot.get_or_train)
         self._run(zeroshot.prediction_specs(specs), zeroshot.get_or_predict)
