@@ -45,7 +45,6 @@ PAPER_STYLE = {
 }
 HEATMAP_COLOURS = "viridis"
 PNG_DPI = 300
-PANEL_INCHES = 2.3
 # Room for a figure title and a legend beside a single panel.
 MINIMUM_WIDTH_INCHES = 5.0
 # Column and text widths of two-column journals and proceedings (IEEE, ACM, Springer: 3.3-3.5
@@ -602,10 +601,7 @@ def _polygon_figure(panels, title, columns):
         figure, axes = plt.subplots(
             rows, width, squeeze=False, layout="constrained",
             # The polygon's labelled box is 3.5 x 2.5 units; a square cell would waste height.
-            figsize=(
-                max(width * PANEL_INCHES, MINIMUM_WIDTH_INCHES),
-                rows * PANEL_INCHES * 0.85 + 0.6,
-            ),
+            figsize=(TWO_COLUMN_INCHES, rows * TWO_COLUMN_INCHES / width * 0.8 + 0.6),
         )
         for axis, (panel_title, (soft_labels, vertex_names)) in zip(axes.flat, panels.items()):
             _draw_polygon(axis, soft_labels, vertex_names)
@@ -637,7 +633,7 @@ def _draw_polygon(axis, soft_labels, vertex_names):
     axis.scatter(*centre, color=PALETTE[3], marker="X", s=45, edgecolors="white",
                  linewidths=0.6, zorder=4)
     for (x, y), name in zip(vertices, vertex_names):
-        axis.text(1.1 * x, 1.1 * y, name, fontsize=6.5, color="0.15",
+        axis.text(1.1 * x, 1.1 * y, name, fontsize=6, color="0.15",
                   ha="left" if x > 0.2 else "right" if x < -0.2 else "center",
                   va="bottom" if y > 0.2 else "top" if y < -0.2 else "center")
     axis.set_xlim(-1.75, 1.75)
