@@ -443,7 +443,12 @@ def main(argv=None):
         "plan": stages,
     }
     start = time.perf_counter()
-    record["notebook_seconds"] = execute(parameters, output_directory, arguments.notebooks)
+    try:
+        record["notebook_seconds"] = execute(parameters, output_directory, arguments.notebooks)
+    except KeyboardInterrupt:
+        print("Interrupted. What the run store keeps:", file=sys.stderr)
+        print(format_plan(plan(study, chosen), results_store(study).root.resolve()), file=sys.stderr)
+        raise SystemExit(130) from None
     record["total_seconds"] = time.perf_counter() - start
     after = {stage["notebook"]: stage for stage in plan(study, chosen)}
     for stage in record["plan"]:
