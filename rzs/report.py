@@ -145,8 +145,8 @@ def write_report(output_directory):
             "seconds": seconds.get(stem),
             "time": runner.format_seconds(seconds[stem]) if stem in seconds else None,
         }
-        for stem in run["notebooks"]
-        if (output_directory / f"{stem}.html").is_file()
+        # Notebooks executed by earlier runs into the same folder (`--notebooks 02`) are listed too.
+        for stem in sorted(path.stem for path in output_directory.glob("[0-9][0-9]-*.html"))
     ]
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
