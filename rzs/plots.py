@@ -4,11 +4,11 @@ Every function draws in one house style and returns the matplotlib Figure: ``PAP
 (seaborn's colour-blind palette, DejaVu Sans at 7-9 pt, no axis offset text), figures one column
 (``ONE_COLUMN_INCHES``) or two columns (``TWO_COLUMN_INCHES``) wide and at most a page
 (``PAGE_HEIGHT_INCHES``) tall, laid out by matplotlib's constrained layout so no text overprints
-another. Estimates carry their intervals, computed by ``rzs.analysis`` (the tables' functions):
-Wilson intervals for attack accuracies, the given bootstrap intervals elsewhere. ``save_figure`` writes
-PNG and PDF with the metadata that changes from run to run stripped, so the same data give
-byte-identical files; the one resampling here (``plot_metric_vs_attack``'s band without given
-replicates) takes a seed.
+another (the tests check it). Estimates carry their intervals, computed by ``rzs.analysis``
+(the tables' functions): Wilson intervals for attack accuracies, the given bootstrap intervals
+elsewhere. ``save_figure`` writes PNG and PDF with the metadata that changes from run to run
+stripped, so the same data give byte-identical files; the one resampling here
+(``plot_metric_vs_attack``'s band without given replicates) takes a seed.
 """
 
 from pathlib import Path
