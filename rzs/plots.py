@@ -300,9 +300,10 @@ def plot_attack_accuracy(summary, confidence=0.95, show_all_images=True):
     summary: ``Study.attack_summary()``: columns network, attack, th, images, attack_accuracy,
     correct_images, attack_accuracy_on_correct (and seed, defence, strategy); one defence.
     Networks are rows (in the order of ``summary``), th levels are colours within a row. Filled
-    markers with horizontal bars: attack accuracy over the correctly classified images (the
-    robustness outcome) with its ``confidence`` Wilson interval (``analysis.
-    attack_accuracy_intervals``, the table's function). Open diamonds (``show_all_images``): the
+    markers with horizontal bars: attack accuracy over the correctly classified images (per th;
+    docs/analysis.md's robustness outcome pools the th levels) with its ``confidence`` Wilson
+    interval (``analysis.attack_accuracy_intervals``, the table's function). Open diamonds
+    (``show_all_images``): the
     authors' attack accuracy over all attacked images, which also counts the network's clean
     errors as attack successes. Higher = easier to attack. Several seeds are pooled: their
     counts are summed, so the interval covers the attacked images, not the spread over seeds
