@@ -395,7 +395,7 @@ def primary_tests(metric_table, outcome_table, metric_replicates=None, outcome_r
             row = {"metric": metric, "attack": attack, "n": count,
                    **dict.fromkeys(_CORRELATION_STATISTICS, np.nan), "note": ""}
             if count < MINIMUM_NETWORKS:
-                row["note"] = (f"n = {count} networks with both values; a correlation needs at "
+                row["note"] = (f"{count} network{'' if count == 1 else 's'} with both values; a correlation needs at "
                                f"least {MINIMUM_NETWORKS}")
             else:
                 networks = list(joined["network"])
@@ -732,6 +732,10 @@ def network_estimates(study, networks=None, defence=None, resamples=RESAMPLES, s
                                                    study.alpha, seed)
     authors = per_seed.groupby(["network", "attack"], sort=False)[["value_all_images", "images"]].mean()
     outcome_table = outcome_table.assign(quantity=OUTCOME).merge(authors.reset_index(), on=["network", "attack"])
+    metric_table = metric_table[["network", "metric", "value", "ci_low", "ci_high", "n", "seeds",
+                                 "degenerate_models"]]
+    outcome_table = outcome_table[["network", "attack", "quantity", "value", "ci_low", "ci_high", "n",
+                                   "seeds", "value_all_images", "images"]]
     return {
         "metrics": metric_table, "metric_replicates": metric_replicates,
         "outcomes": outcome_table, "outcome_replicates": outcome_replicates,

@@ -103,7 +103,7 @@ def claim_accuracy_tradeoff(metric_table, covariates, metric_replicates=None, me
     joined = metric_table[metric_table["metric"] == metric].merge(covariates, on="network").dropna(
         subset=["value", "test_accuracy"])
     if len(joined) < analysis.MINIMUM_NETWORKS:
-        finding = (f"{len(joined)} networks have both a test accuracy and a {metric} value; a "
+        finding = (f"{_networks(len(joined))} with both a test accuracy and a {metric} value; a "
                    f"correlation needs at least {analysis.MINIMUM_NETWORKS}.")
         return _row("accuracy_tradeoff", claim, "exploratory", test, finding, INCONCLUSIVE, evidence,
                     n=len(joined))
@@ -254,12 +254,12 @@ def _defence_claim(identifier, defence_tests, family, what, several, alpha):
     reachable = (rows["minimum_p"] < alpha).any()
     finding = (
         f"{len(lowering)} of {defended['defence'].nunique()} defences significantly lower {what} and "
-        f"{len(raising)} raise it (n = {int(rows['n'].max())} networks; the claim needs {several})"
+        f"{len(raising)} raise it ({_networks(int(rows['n'].max()))}; the claim needs {several})"
         + (f": {details}." if details else ".")
         + (" The null control (vanilla retrained with the next seed) is significant too, so these "
            "tests are not calibrated on this run." if control_significant else
            " The null control is not significant." if len(control) else " No null control was run.")
-        + ("" if reachable else f" With {int(rows['n'].max())} networks no test can reach p < "
+        + ("" if reachable else f" With {_networks(int(rows['n'].max()))} no test can reach p < "
            f"{alpha:g}: the table cannot come out significant.")
     )
     if control_significant:
@@ -297,6 +297,10 @@ def _verdict_reason(verdict, p, p_opposite, alpha, adjusted):
 def _correlation(result):
     return (f"Pearson r = {result['value']:.2f} [{result['ci_low']:.2f}, {result['ci_high']:.2f}] "
             f"(one-sided permutation p = {_p(result['p'])})")
+
+
+def _networks(count):
+    return f"{count} network{'' if count == 1 else 's'}"
 
 
 def _estimate(row):

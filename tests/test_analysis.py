@@ -86,7 +86,7 @@ def test_primary_tests_with_too_few_networks_are_inconclusive_with_a_note():
                                   "value": [0.5, 0.6, 0.1, 0.2]})
     table = analysis.primary_tests(metric_table, outcome_table)
     assert (table["verdict"] == analysis.INCONCLUSIVE).all()
-    assert table["note"].str.contains("at least 3").all()
+    assert table["note"].str.contains("2 networks with both values; a correlation needs at least 3").all()
 
 
 def test_holm_equals_statsmodels_and_leaves_nan_out_of_the_family():
@@ -321,3 +321,18 @@ def test_defence_analysis_gives_the_figure_values_and_the_tests_from_one_computa
     expected = (per_network["jpeg"] - per_network["vanilla"]).groupby("quantity").mean()
     observed = tests[tests["defence"] == "jpeg"].set_index("quantity")["value"]
     pd.testing.assert_series_equal(observed.sort_index(), expected.sort_index(), check_names=False)
+
+
+def test_the_null_control_is_vanilla_retrained_with_the_next_seed():
+    from rzs.study import NULL_CONTROL, Study
+
+    study = Study.from_parameters(networks=["lenet"], seeds=[3], defences=["label_smoothing"])
+    options = study.spec_options("lenet", NULL_CONTROL)
+    assert options["seed"] == 4 and "defence" not in options
+    assert study.defence_arms() == ["label_smoothing", NULL_CONTROL]
+    attack = study.attack_specs(defence=NULL_CONTROL)[0]
+    assert attack.seed == 3 and attack.model["seed"] == 4 and attack.model["defence"] is None
+    assert Study.from_parameters(networks=["lenet"], defences=["label_smoothing"],
+                                 null_control=False).defence_arms() == ["label_smoothing"]
+    with pytest.raises(ValueError, match="null_control must be True or False, received 'yes'"):
+        Study.from_parameters(networks=["lenet"], null_control="yes")
