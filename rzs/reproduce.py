@@ -315,53 +315,55 @@ def execute(parameters, output_directory, selected=None, stream=None):
     times = {}
     with quiet_kernels():
         os.environ[runner.PROGRESS_FILE_VARIABLE] = str(progress_path)
-        for number, path in enumerate(chosen, 1):
-            label = f"[{number}/{len(chosen)}] {path.name}"
-            if path.name[:2] == DEFENCE_NOTEBOOK and not parameters.get("defences"):
-                print(f"{label} skipped: no defences", file=stream, flush=True)
-                continue
-            # Only what differs from the notebook's own defaults goes into papermill's injected cell.
-            declared = declared_parameters(path)
-            changed = {
-                name: value
-                for name, value in parameters.items()
-                if name in declared and declared[name] != value and reads(path, name)
-            }
-            notebook = nbformat.read(path, as_version=4)
-            for cell in notebook.cells:
-                if "parameters" in cell.metadata.get("tags", []):
-                    cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
-            output = output_directory / path.name
-            print(f"{label} ...", file=stream, flush=True)
-            start = time.perf_counter()
-            tail = ProgressTail(progress_path, stream)
-            tail.start()
-            try:
-                papermill.execute_notebook(
-                    notebook,
-                    output,
-                    parameters=changed,
-                    kernel_name="python3",
-                    cwd=NOTEBOOKS,
-                    progress_bar=False,
-                    extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                )
-            except papermill.PapermillExecutionError as error:
-                tail.stop()
-                print(
-                    f"FAILED {path.name} after {runner.format_seconds(time.perf_counter() - start)}: "
-                    f"{error.ename}: {error.evalue}\nThe executed notebook is {output}; results "
-                    "computed so far are kept in the run store.",
-                    file=sys.stderr,
-                )
-                raise SystemExit(1) from None
-            finally:
-                tail.stop()
-            html, _ = html_exporter().from_notebook_node(nbformat.read(output, as_version=4))
-            output.with_suffix(".html").write_text(html)
-            times[path.stem] = time.perf_counter() - start
-            print(f"{label} done in {runner.format_seconds(times[path.stem])}", file=stream, flush=True)
-        os.environ.pop(runner.PROGRESS_FILE_VARIABLE, None)
+        try:
+            for number, path in enumerate(chosen, 1):
+                label = f"[{number}/{len(chosen)}] {path.name}"
+                if path.name[:2] == DEFENCE_NOTEBOOK and not parameters.get("defences"):
+                    print(f"{label} skipped: no defences", file=stream, flush=True)
+                    continue
+                # Only what differs from the notebook's own defaults goes into papermill's injected cell.
+                declared = declared_parameters(path)
+                changed = {
+                    name: value
+                    for name, value in parameters.items()
+                    if name in declared and declared[name] != value and reads(path, name)
+                }
+                notebook = nbformat.read(path, as_version=4)
+                for cell in notebook.cells:
+                    if "parameters" in cell.metadata.get("tags", []):
+                        cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
+                output = output_directory / path.name
+                print(f"{label} ...", file=stream, flush=True)
+                start = time.perf_counter()
+                tail = ProgressTail(progress_path, stream)
+                tail.start()
+                try:
+                    papermill.execute_notebook(
+                        notebook,
+                        output,
+                        parameters=changed,
+                        kernel_name="python3",
+                        cwd=NOTEBOOKS,
+                        progress_bar=False,
+                        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                    )
+                except papermill.PapermillExecutionError as error:
+                    tail.stop()
+                    print(
+                        f"FAILED {path.name} after {runner.format_seconds(time.perf_counter() - start)}: "
+                        f"{error.ename}: {error.evalue}\nThe executed notebook is {output}; results "
+                        "computed so far are kept in the run store.",
+                        file=sys.stderr,
+                    )
+                    raise SystemExit(1) from None
+                finally:
+                    tail.stop()
+                html, _ = html_exporter().from_notebook_node(nbformat.read(output, as_version=4))
+                output.with_suffix(".html").write_text(html)
+                times[path.stem] = time.perf_counter() - start
+                print(f"{label} done in {runner.format_seconds(times[path.stem])}", file=stream, flush=True)
+        finally:
+            os.environ.pop(runner.PROGRESS_FILE_VARIABLE, None)
     return times
 
 
