@@ -494,7 +494,10 @@ def difference_tests(differences, replicates=None, alpha=0.05, resamples=RESAMPL
     rng = np.random.default_rng(seed)
     drawn = rng.integers(0, count, size=(replicates.shape[-1], count))
     means = replicates[..., drawn, np.arange(replicates.shape[-1])[:, None]].mean(axis=-1)
-    low, high = np.percentile(means, [50 * alpha, 100 - 50 * alpha], axis=-1)
+    with warnings.catch_warnings():
+        # A replicate without correctly classified images is NaN and left out; all-NaN stays NaN.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.nanpercentile(means, [50 * alpha, 100 - 50 * alpha], axis=-1)
     p_value = np.ones(differences.shape[:-1])
     if count > 1:
         batch = max(1, int(2e6 // differences.size))
