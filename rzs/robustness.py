@@ -16,17 +16,24 @@ import time
 import pandas as pd
 
 from rzs import attacks, inference, reproducibility, zeroshot
+from rzs.attacks import registry as attack_registry
 from rzs.training import TrainingSpec
 
-EVOLUTIONARY_ATTACKS = ("pixel", "threshold")
-# Gradient attacks whose th is the L-inf budget on the 0-255 scale (eps = th / 255).
-LINF_GRADIENT_ATTACKS = ("fgsm", "bim", "pgd")
-UNBUDGETED_ATTACKS = ("carlini_wagner_l2", "deepfool")
-ATTACKS = EVOLUTIONARY_ATTACKS + LINF_GRADIENT_ATTACKS + UNBUDGETED_ATTACKS
 STRATEGIES = ("cmaes", "de")
 FITNESSES = ("margin", "probability")
 GRADIENT_LOSSES = ("cross_entropy", "margin")
 TABLE_FILE = "table.csv"
+# AttackSpec's settings of one search family or another; each family takes only its own.
+SEARCH_SETTINGS = (
+    "strategy", "population", "generations", "fitness", "stop_on_convergence",
+    "gradient_loss", "random_start", "queries",
+)
+SETTINGS_USED = {
+    "evolutionary": ("strategy", "population", "generations", "fitness", "stop_on_convergence"),
+    "random_search": ("fitness", "queries"),
+    "gradient": ("gradient_loss", "random_start"),
+    "minimal": (),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,12 +52,12 @@ class AttackSpec:
     stop_on_convergence: bool = False  # evolutionary attacks: let cma's tolerances end a search
     gradient_loss: str = "cross_entropy"  # fgsm, bim, pgd: "cross_entropy" or "margin", from logits
     random_start: bool = False  # pgd only: start from a random point of the eps-ball
+    queries: int = 10000  # square, sparse_rs: model evaluations per image and th (the papers' 10,000)
 
     kind = "attack"
 
     def __post_init__(self):
-        if self.attack not in ATTACKS:
-            raise ValueError(f"attack must be one of {ATTACKS}, received {self.attack!r}.")
+        attack_registry.get_attack(self.attack)  # raises ValueError naming the attacks
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, received {self.strategy!r}.")
         if self.fitness not in FITNESSES:
@@ -63,14 +70,14 @@ class AttackSpec:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, received {getattr(self, name)!r}.")
         object.__setattr__(self, "thresholds", tuple(self.thresholds))
-        if self.attack not in UNBUDGETED_ATTACKS:
+        if self.entry.budgeted:
             bad = [th for th in self.thresholds if not isinstance(th, int) or not 1 <= th <= 255]
             if bad or not self.thresholds:
                 raise ValueError(
                     f"thresholds must be a non-empty list of integers in [1, 255], "
                     f"received {list(self.thresholds)}."
                 )
-        for name in ("images", "population", "generations"):
+        for name in ("images", "population", "generations", "queries"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, received {value!r}.")
@@ -79,6 +86,10 @@ class AttackSpec:
     @property
     def training_spec(self):
         return TrainingSpec(**self.model)
+
+    @property
+    def entry(self):
+        return attack_registry.get_attack(self.attack)
 
     @property
     def network(self):
@@ -90,14 +101,10 @@ class AttackSpec:
         fields["thresholds"] = list(self.thresholds)
         fields["inference_precision"] = inference.INFERENCE_PRECISION
         # Settings that do not affect an attack stay out of its key.
-        if self.attack in EVOLUTIONARY_ATTACKS:
-            unused = ("gradient_loss", "random_start")
-        else:
-            unused = ("strategy", "population", "generations", "fitness", "stop_on_convergence")
-            if self.attack not in LINF_GRADIENT_ATTACKS:
-                unused += ("gradient_loss",)
-            if self.attack != "pgd":
-                unused += ("random_start",)
+        used = SETTINGS_USED[self.entry.search]
+        if self.attack != "pgd":
+            used = tuple(name for name in used if name != "random_start")
+        unused = [name for name in SEARCH_SETTINGS if name not in used]
         for name in unused:
             fields.pop(name)
         return fields
@@ -109,9 +116,9 @@ def run_attack(spec, model, images, labels):
     The attacks score a model that does not compute in float32 through a
     float32 copy of it (`rzs.attacks.model_calls.scoring_model`).
     """
-    if spec.attack in EVOLUTIONARY_ATTACKS:
-        function = attacks.pixel_attack if spec.attack == "pixel" else attacks.threshold_attack
-        return function(
+    entry = spec.entry
+    if entry.search == "evolutionary":
+        return entry.function(
             model,
             images,
             labels,
@@ -123,14 +130,18 @@ def run_attack(spec, model, images, labels):
             fitness=spec.fitness,
             stop_on_convergence=spec.stop_on_convergence,
         )
-    function = getattr(attacks, spec.attack)
-    if spec.attack in UNBUDGETED_ATTACKS:
-        return function(model, images, labels)
+    if entry.search == "random_search":
+        return entry.function(
+            model, images, labels, list(spec.thresholds), queries=spec.queries, seed=spec.seed,
+            fitness=spec.fitness,
+        )
+    if entry.search == "minimal":
+        return entry.function(model, images, labels)
     options = {"loss": spec.gradient_loss}
     if spec.attack == "pgd":
         options.update(seed=spec.seed, random_start=spec.random_start)
     return pd.concat(
-        [function(model, images, labels, eps=th / 255, **options) for th in spec.thresholds],
+        [entry.function(model, images, labels, eps=th / 255, **options) for th in spec.thresholds],
         ignore_index=True,
     )
 

@@ -79,7 +79,7 @@ class Study:
     calibration: str = "none"  # none, or temperature: DBM, AM, embedded DBI also on calibrated soft labels
     # Attacks (rzs.robustness): which, at which budgets th, on how many of the first test
     # images, with which black-box search and budget (the authors': CMA-ES, 400 x 100).
-    attacks: list = dataclasses.field(default_factory=lambda: ["pixel", "threshold"])  # also fgsm, bim, pgd, carlini_wagner_l2, deepfool
+    attacks: list = dataclasses.field(default_factory=lambda: ["pixel", "threshold"])  # any of rzs.attacks.list_attacks(): also square, sparse_rs, fgsm, bim, pgd, carlini_wagner_l2, deepfool
     thresholds: list = dataclasses.field(default_factory=lambda: [1, 3, 5, 10])  # th: pixels changed (pixel) or largest change on 0-255 (others)
     attack_images: int = 100  # the first test images are attacked (the authors: 1000)
     attack_strategy: str = "cmaes"  # cmaes or de
@@ -89,6 +89,7 @@ class Study:
     attack_stop_on_convergence: bool = False  # True: cma's flat-fitness tolerances may end a search before its budget
     attack_gradient_loss: str = "cross_entropy"  # fgsm, bim, pgd: cross_entropy or margin, from the logits
     attack_random_start: bool = False  # pgd: start from a random point of the eps-ball (False: pgd is bim)
+    attack_queries: int = 10000  # square, sparse_rs: queries per image and th (the papers' 10,000)
     # Defences (rzs.defences): which, and on which networks (None: every network).
     defences: list = dataclasses.field(default_factory=list)  # any of rzs.defences.list_defences()
     defence_networks: list | None = None  # None: every network of the study
@@ -179,6 +180,13 @@ class Study:
                 f"attack_gradient_loss must be one of {list(robustness.GRADIENT_LOSSES)}, "
                 f"received {self.attack_gradient_loss!r}."
             )
+        for name in ("workers", "attack_images", "attack_population", "attack_generations", "attack_queries"):
+            _check_positive_integer(getattr(self, name), name)
+        for name in ("per_class_train", "per_class_test", "epochs", "batch_size"):
+            if getattr(self, name) is not None:
+                _check_positive_integer(getattr(self, name), name, "None or ")
+        if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) or not self.width > 0:
+            raise ValueError(f"width must be a number > 0, received {self.width!r}.")
         for name in ("attack_stop_on_convergence", "attack_random_start"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, received {getattr(self, name)!r}.")
@@ -402,6 +410,7 @@ class Study:
                 stop_on_convergence=self.attack_stop_on_convergence,
                 gradient_loss=self.attack_gradient_loss,
                 random_start=self.attack_random_start,
+                queries=self.attack_queries,
             )
             for network in networks or self.networks
             for seed in self.seeds
@@ -546,3 +555,7 @@ class Study:
         )
         return csv_path
 
+
+def _check_positive_integer(value, name, also_allowed=""):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be {also_allowed}a positive integer, received {value!r}.")
