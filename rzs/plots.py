@@ -399,6 +399,44 @@ def plot_metric_intervals(intervals, metrics=None):
     return figure
 
 
+def plot_predictor_ranking(comparison, baseline="clean accuracy", attacks=None):
+    """Predictors of robustness ranked by their rank correlation with each outcome.
+
+    comparison: ``rzs.predictors.rank_correlations`` rows (predictor, attack, rho, ci_low,
+    ci_high). One panel per attack (default: all, in table order), predictors as rows sorted by
+    their mean |rho| over the panels, the baseline's rho as a dashed line in every panel so a
+    predictor that beats it stands out. Exploratory: no verdicts are drawn.
+    """
+    _require_columns(comparison, "comparison", ("predictor", "attack", "rho", "ci_low", "ci_high"))
+    _require_unique(comparison, "comparison", ["predictor", "attack"])
+    chosen = _chosen(comparison["attack"], attacks, "attacks")
+    strength = comparison.assign(strength=comparison["rho"].abs()).groupby("predictor")["strength"].mean()
+    predictors = list(strength.sort_values(ascending=False).index)
+    with plt.rc_context(PAPER_STYLE):
+        figure, axes = plt.subplots(
+            1, len(chosen), squeeze=False, layout="constrained", sharey=True,
+            figsize=(_figure_width(len(chosen), panels_per_column=2),
+                     _figure_height(0.22 * len(predictors) + 0.9)),
+        )
+        for axis, attack in zip(axes[0], chosen):
+            rows = comparison[comparison["attack"] == attack].set_index("predictor")
+            rows = rows.reindex([name for name in predictors if name in rows.index])
+            _shade_alternate_rows(axis, len(predictors))
+            positions = [predictors.index(name) for name in rows.index]
+            colours = [PALETTE[1] if name == baseline else PALETTE[0] for name in rows.index]
+            lengths = _error_lengths(rows.rename(columns={"rho": "value"}))
+            for position, value, low, high, colour in zip(positions, rows["rho"], *lengths, colours):
+                axis.errorbar(value, position, xerr=[[low], [high]], fmt="o", color=colour,
+                              markersize=3.5, elinewidth=1, capsize=0, zorder=3)
+            if baseline in rows.index:
+                axis.axvline(rows.loc[baseline, "rho"], color=PALETTE[1], linestyle="--", linewidth=0.8)
+            axis.axvline(0, color="0.5", linewidth=0.6)
+            axis.set_xlim(-1.05, 1.05)
+            axis.set_xlabel(f"Spearman rho with {attack} outcome")
+        _network_rows(axes[0][0], predictors)
+    return figure
+
+
 def plot_metric_vs_attack(metric_intervals, outcome_intervals, metric="DBM", correlations=None,
                           line_replicates=None, panel_keys=None, columns=3, confidence=0.95,
                           band_resamples=2000, seed=0,

@@ -153,6 +153,8 @@ def rank_correlations(predictors, predictor_replicates, outcomes, outcome_replic
     gain, gain_ci_low, gain_ci_high, analysis ("exploratory"), sorted by attack and |rho|.
     """
     rng = np.random.default_rng(seed)
+    # Both sides' replicates are paired draw by draw, so the shorter set decides how many.
+    resamples = min(len(draws) for draws in [*predictor_replicates.values(), *outcome_replicates.values()])
     rows = []
     for attack, outcome_rows in outcomes.groupby("attack", sort=False):
         networks = [
@@ -162,8 +164,7 @@ def rank_correlations(predictors, predictor_replicates, outcomes, outcome_replic
         if len(networks) < analysis.MINIMUM_NETWORKS:
             continue
         y = outcome_rows.set_index("network").loc[networks, "value"].to_numpy(np.float64)
-        y_draws = np.stack([outcome_replicates[(network, attack)] for network in networks])
-        resamples = y_draws.shape[-1]
+        y_draws = np.stack([outcome_replicates[(network, attack)][:resamples] for network in networks])
         drawn = rng.integers(0, len(networks), size=(resamples, len(networks)))
         columns = np.arange(resamples)[:, None]
         resampled_rho = {}
@@ -172,7 +173,7 @@ def rank_correlations(predictors, predictor_replicates, outcomes, outcome_replic
             if not set(networks) <= set(values.index):
                 continue
             x = values.loc[networks].to_numpy(np.float64)
-            x_draws = np.stack([predictor_replicates[(network, predictor)] for network in networks])
+            x_draws = np.stack([predictor_replicates[(network, predictor)][:resamples] for network in networks])
             resampled_rho[predictor] = spearman(x_draws[drawn, columns], y_draws[drawn, columns])
             rho = float(spearman(x, y))
             p = np.nan

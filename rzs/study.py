@@ -80,7 +80,7 @@ class Study:
     # Attacks (rzs.robustness): which, at which budgets th, on how many of the first test
     # images, with which black-box search and budget (the authors': CMA-ES, 400 x 100).
     attacks: list = dataclasses.field(default_factory=lambda: ["pixel", "threshold"])  # any of rzs.attacks.list_attacks(): also square, sparse_rs, fgsm, bim, pgd, carlini_wagner_l2, deepfool
-    thresholds: list = dataclasses.field(default_factory=lambda: [1, 3, 5, 10])  # th: pixels changed (pixel) or largest change on 0-255 (others)
+    thresholds: list | dict = dataclasses.field(default_factory=lambda: [1, 3, 5, 10])  # th for every attack, or {attack: [th, ...]}: pixels changed (pixel, sparse_rs) or largest change on 0-255 (others)
     attack_images: int = 100  # the first test images are attacked (the authors: 1000)
     attack_strategy: str = "cmaes"  # cmaes or de
     attack_population: int = 400  # candidates per generation (the authors: 400)
@@ -179,6 +179,11 @@ class Study:
             raise ValueError(
                 f"attack_gradient_loss must be one of {list(robustness.GRADIENT_LOSSES)}, "
                 f"received {self.attack_gradient_loss!r}."
+            )
+        if isinstance(self.thresholds, dict) and not set(self.attacks) <= set(self.thresholds):
+            raise ValueError(
+                f"thresholds, given per attack, must name every attack of {list(self.attacks)}; "
+                f"received {self.thresholds!r}."
             )
         for name in ("workers", "attack_images", "attack_population", "attack_generations", "attack_queries"):
             _check_positive_integer(getattr(self, name), name)
@@ -400,7 +405,7 @@ class Study:
             robustness.AttackSpec(
                 model=dataclasses.asdict(self.full_spec(network, defence, seed)),
                 attack=attack,
-                thresholds=tuple(self.thresholds),
+                thresholds=tuple(self.attack_thresholds(attack)),
                 images=self.attack_images,
                 strategy=self.attack_strategy,
                 population=self.attack_population,
@@ -416,6 +421,12 @@ class Study:
             for seed in self.seeds
             for attack in self.attacks
         ]
+
+    def attack_thresholds(self, attack):
+        """The budgets th at which `attack` runs: `thresholds`, or its entry when that is a dict."""
+        if isinstance(self.thresholds, dict):
+            return self.thresholds[attack]
+        return self.thresholds
 
     def attack(self, networks=None, defence=None):
         """Compute every missing attack result; prints and returns the grid report."""

@@ -58,3 +58,23 @@ def test_run_attack_passes_the_query_budget_to_random_searches():
     table = robustness.run_attack(attack_spec("square", thresholds=(1,), queries=7), model, images, labels)
     assert (table["queries"] <= 7).all()
     assert ((table["queries"] == 7) | table["success"]).all()
+
+
+def test_study_thresholds_per_attack():
+    from rzs.study import Study
+
+    study = Study.from_parameters(attacks=["pixel", "square"], thresholds={"pixel": [3], "square": [10], "threshold": [5]})
+    assert {spec.attack: spec.thresholds for spec in study.attack_specs()} == {"pixel": (3,), "square": (10,)}
+    with pytest.raises(ValueError, match="thresholds, given per attack, must name every attack"):
+        Study.from_parameters(attacks=["pixel", "square"], thresholds={"pixel": [3]})
+
+
+@pytest.mark.parametrize(
+    "name, value", [("workers", 0), ("per_class_train", -1), ("width", 0), ("attack_images", -5),
+                    ("attack_queries", 0), ("epochs", 0), ("attack_population", True)],
+)
+def test_study_stops_bad_sizes_naming_the_parameter(name, value):
+    from rzs.study import Study
+
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        Study.from_parameters(**{name: value})

@@ -91,3 +91,18 @@ def test_spearman_matches_scipy():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=20), rng.normal(size=20).round(0)
     assert predictors.spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
+
+
+def test_predictor_ranking_figure_draws_one_bar_per_predictor_and_attack():
+    from rzs import plots
+
+    class_values, outcomes, outcome_replicates = synthetic_study()
+    table, replicates = predictors.predictor_estimates(class_values, resamples=200)
+    comparison = predictors.rank_correlations(table, replicates, outcomes, outcome_replicates, permutations=99)
+    figure = plots.plot_predictor_ranking(comparison)
+    axis = figure.axes[0]
+    assert len(axis.containers) == comparison["predictor"].nunique()
+    assert [label.get_text() for label in axis.get_yticklabels()][0] == "oracle"
+    assert figure.get_size_inches()[0] <= plots.TWO_COLUMN_INCHES
+    with pytest.raises(ValueError, match="comparison must have columns"):
+        plots.plot_predictor_ranking(comparison.drop(columns="rho"))
