@@ -1,6 +1,6 @@
 """The two Raw Zero-Shot metrics: the Davies-Bouldin Metric (DBM) and the Amalgam Metric (AM).
 
-Notation (docs/metrics.md, PAPER.md "The method"): a dataset has N classes. C_-i is the
+Notation (docs/metrics.md): a dataset has N classes. C_-i is the
 classifier trained without class i; fed the M test images of class i it gives the Raw Zero-Shot
 soft labels Q_i, shape (M, N-1), whose columns are the known classes in their original order with
 class i left out. The full classifier C gives P_i, shape (M, N), on the same images in the same
