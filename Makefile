@@ -27,6 +27,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: install
+	$(BIN)/ruff check rzs tests bench .ci
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-all: install

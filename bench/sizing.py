@@ -52,9 +52,9 @@ def main():
     # TensorFlow reads its thread counts once, when it is imported by the first training.
     os.environ.update(runner.thread_environment(threads))
 
-    from rzs import pipeline, training  # imports TensorFlow
-
     import keras
+
+    from rzs import pipeline, training  # imports TensorFlow
 
     print(
         f"profile {arguments.profile}, {threads} thread(s) per worker, {study.workers} worker(s); "

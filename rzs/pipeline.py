@@ -6,11 +6,10 @@ it, `fit` and `predict` often idle for seconds after the last batch on small
 CPU machines.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
-
-import keras
 
 
 def _options():

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from cycler import cycler
-from statsmodels.stats import proportion
 
 from rzs import analysis, metrics
 

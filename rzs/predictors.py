@@ -179,7 +179,7 @@ def rank_correlations(predictors, predictor_replicates, outcomes, outcome_replic
             p = np.nan
             if np.isfinite(rho):
                 p = scipy_stats.permutation_test(
-                    (x,), lambda permuted, axis=-1: spearman(permuted, y), vectorized=True,
+                    (x,), lambda permuted, axis=-1, outcome=y: spearman(permuted, outcome), vectorized=True,
                     permutation_type="pairings", n_resamples=permutations, alternative="two-sided",
                     axis=-1, random_state=np.random.default_rng(seed),
                 ).pvalue

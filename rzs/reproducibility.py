@@ -7,7 +7,6 @@ import random
 import keras
 import numpy
 
-
 # The seed `seed_everything` last gave the backend.
 _backend_seed = None
 

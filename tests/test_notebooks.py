@@ -3,11 +3,9 @@
 import ast
 import dataclasses
 import json
-from pathlib import Path
 
 import papermill
 import pytest
-import yaml
 
 from rzs import reproduce
 from rzs.study import Study

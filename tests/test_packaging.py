@@ -1,10 +1,10 @@
 """The project's set-up promises: one dependency list, Keras 3 only, CPU-only installs."""
 
 import re
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]

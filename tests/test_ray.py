@@ -8,10 +8,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+from worker_killer import AttemptKiller, attempt_headers, task_log
 
 from rzs import runner, zeroshot
 from rzs.store import RunStore
-from worker_killer import AttemptKiller, attempt_headers, task_log
 
 ray = pytest.importorskip("ray")
 

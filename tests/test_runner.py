@@ -5,10 +5,10 @@ import sys
 
 import numpy as np
 import pytest
+from worker_killer import AttemptKiller, attempt_headers, task_log
 
 from rzs import robustness, runner, zeroshot
 from rzs.store import RunStore
-from worker_killer import AttemptKiller, attempt_headers, task_log
 
 TINY = dict(per_class_train=20, per_class_test=5, epochs=1, augmentation=False, batch_size=32)
 

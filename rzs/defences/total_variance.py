@@ -19,8 +19,8 @@ every training batch. TensorFlow-only.
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import ops
 import threadpoolctl
+from keras import ops
 from scipy import optimize
 
 from rzs.defences.input_stages import PIXEL_MAX, InputStage, straight_through
