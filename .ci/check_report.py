@@ -9,7 +9,8 @@ notebook's HTML of the run folder:
 - a Markdown table was left as text (a `|---|` row outside code);
 - a notebook shows a stderr block;
 - the report misses a figure of figures/<profile>/, or a notebook that saves
-  figures shows none.
+  figures shows none (each cell that saves a figure must show an image, or
+  say "No figure: ..." and why).
 Then each page is rendered in headless Chromium (`chromium`, `chromium-browser`
 or `google-chrome`) and screenshotted into DIR (default <run folder>/screenshots);
 where no browser is installed the screenshots are skipped with a message, or
@@ -96,9 +97,17 @@ def page_problems(page_path):
     return page, problems
 
 
-def saves_figures(notebook_path):
-    cells = json.loads(notebook_path.read_text())["cells"]
-    return any("save_figure" in "".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+def unshown_figures(notebook_path):
+    """Executed code cells that save a figure but show no image (nor say why there is none)."""
+    unshown = 0
+    for cell in json.loads(notebook_path.read_text())["cells"]:
+        if cell["cell_type"] != "code" or "save_figure" not in "".join(cell["source"]):
+            continue
+        data = [output.get("data", {}) for output in cell.get("outputs", [])]
+        shown = any("image/png" in item for item in data)
+        explained = any("".join(item.get("text/markdown", "")).startswith("No figure") for item in data)
+        unshown += not (shown or explained)
+    return unshown
 
 
 def check(run_directory):
@@ -113,8 +122,8 @@ def check(run_directory):
         page, found = page_problems(page_path)
         problems += found
         notebook = page_path.with_suffix(".ipynb")
-        if page_path != index and notebook.is_file() and saves_figures(notebook) and not page.images:
-            problems.append(f"{page_path.name}: the notebook saves figures but shows none")
+        if page_path != index and notebook.is_file() and unshown_figures(notebook):
+            problems.append(f"{page_path.name}: {unshown_figures(notebook)} cell(s) save a figure but show none")
         if page_path == index:
             parameters = json.loads((run_directory / report.RUN_RECORD).read_text())["parameters"]
             shown = {local_target(source, index) for source in page.images}
