@@ -1,7 +1,8 @@
 """One page per profile: outputs/<profile>/index.html, and README's measured tables.
 
     python -m rzs.report --profile smoke          # regenerate outputs/smoke/index.html
-    python -m rzs.report --readme                 # README's run-time and accuracy tables
+    python -m rzs.report --readme                 # README's measured tables (run times, primary tests, accuracy)
+    python -m rzs.report --readme --write         # ... written between README's two markers
 
 The page is rendered from the Jinja2 template `rzs/templates/report.html.j2`
 out of what a run left: its run record (`run.json`, written by
@@ -55,16 +56,31 @@ CAPTIONS = (
     ),
     (
         r"attack-accuracy",
-        "Accuracy under the {attacks} attacks at th = {thresholds} on {attack_images} test images, per network.",
+        "Attack accuracy of the {attacks} attacks (th: {thresholds}) on the first {attack_images} test images, per "
+        "network: over correctly classified images (filled, with Wilson intervals) and over all (open, the authors').",
     ),
     (
         r"(?P<part>dbm|am)-vs-attacks",
-        "{part_upper} against accuracy under each attack and th, one point per network; "
-        "Pearson and Spearman correlations are in the correlations table.",
+        "{part_upper} against the robustness outcome (attack accuracy on correctly classified images, mean over th) "
+        "of the pixel and threshold attacks, one point per network with intervals on both axes; "
+        "Pearson r with its two-level bootstrap interval and the Holm-adjusted p of the primary tests "
+        "(table primary-tests, docs/analysis.md).",
+    ),
+    (
+        r"metric-intervals",
+        "DBM and AM of each of the {network_count} networks with 95% bootstrap intervals "
+        "(test images resampled within each excluded class).",
+    ),
+    (
+        r"predictors-of-robustness",
+        "Exploratory: Spearman rho across the {network_count} networks between each predictor and each "
+        "robustness outcome, with two-level bootstrap intervals; the dashed line is clean accuracy's rho.",
     ),
     (
         r"defence-comparison",
-        "Vanilla against the {defences} defences on {defended}: metrics, attack accuracy and clean test accuracy.",
+        "The {defences} defences and the null control (vanilla retrained with the next seed) against vanilla on "
+        "{defended}: mean defended - vanilla difference over networks with its interval, one dot per network, "
+        "p and Holm-adjusted p of the sign-flip test (table defence-tests).",
     ),
 )
 
@@ -80,7 +96,7 @@ def caption(name, parameters):
         "defended": ", ".join(defended) if defended else ", ".join(networks),
         "defences": ", ".join(parameters.get("defences") or []),
         "attacks": " and ".join(parameters.get("attacks") or []),
-        "thresholds": ", ".join(str(th) for th in parameters.get("thresholds") or []),
+        "thresholds": _thresholds_text(parameters.get("thresholds")),
     }
     for pattern, text in CAPTIONS:
         match = re.fullmatch(pattern, name)
@@ -88,6 +104,12 @@ def caption(name, parameters):
             part = match.groupdict().get("part", "")
             return text.format_map(_Recorded(values, part=part, part_upper=part.upper()))
     return name.replace("-", " ").capitalize() + "."
+
+
+def _thresholds_text(thresholds):
+    if isinstance(thresholds, dict):
+        return "; ".join(f"{attack} {', '.join(map(str, values))}" for attack, values in thresholds.items())
+    return ", ".join(str(th) for th in thresholds or [])
 
 
 class _Recorded(dict):
@@ -194,6 +216,18 @@ def readme_tables(outputs):
                 ),
             }
         )
+        primary = output_folder(run["parameters"], "tables_dir") / "primary-tests.csv"
+        if primary.is_file():
+            frame = pd.read_csv(primary)
+            frame["r [95% interval]"] = [
+                f"{row.value:+.2f} [{row.ci_low:+.2f}, {row.ci_high:+.2f}]" if pd.notna(row.value) else "undefined"
+                for row in frame.itertuples()
+            ]
+            columns = ["metric", "attack", "n", "r [95% interval]", "p", "p_adjusted", "verdict"]
+            accuracy_sections.append(
+                f"Primary tests (docs/analysis.md), `{run['profile']}` run of {run['started'][:10]}:\n\n"
+                + frame[columns].to_markdown(index=False, floatfmt=".3g")
+            )
         accuracy = output_folder(run["parameters"], "tables_dir") / "full-model-accuracy.csv"
         if accuracy.is_file():
             frame = pd.read_csv(accuracy)
@@ -207,13 +241,31 @@ def readme_tables(outputs):
     return "\n\n".join([pd.DataFrame(time_rows).to_markdown(index=False), *accuracy_sections]) + "\n"
 
 
+README_BEGIN = "<!-- rzs.report --readme: begin -->"
+README_END = "<!-- rzs.report --readme: end -->"
+
+
+def write_readme_tables(readme, outputs):
+    """Replace the text between README's two markers with `readme_tables(outputs)`."""
+    text = Path(readme).read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f"{readme} must hold the lines {README_BEGIN!r} and {README_END!r}.")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    Path(readme).write_text(f"{head}{README_BEGIN}\n{readme_tables(outputs)}{README_END}{tail}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", help="regenerate outputs/<profile>/index.html")
     parser.add_argument("--output", type=Path, help="the run's output folder; default outputs/<profile>")
     parser.add_argument("--readme", action="store_true", help="print README's tables from the run records")
     parser.add_argument("--outputs", type=Path, default=ROOT / "outputs", help="where --readme looks for runs")
+    parser.add_argument("--write", action="store_true", help="with --readme: write the tables into README.md")
     arguments = parser.parse_args(argv)
+    if arguments.readme and arguments.write:
+        write_readme_tables(ROOT / "README.md", arguments.outputs)
+        return
     if arguments.readme:
         print(readme_tables(arguments.outputs), end="")
         return

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from matplotlib import pyplot
 
 from rzs import report
@@ -103,7 +104,9 @@ def test_raw_markdown_tables_and_stderr_blocks_are_reported(tmp_path):
 def test_captions_come_from_the_run(tmp_path):
     parameters = {"networks": ["lenet", "vit"], "attacks": ["pixel", "threshold"], "thresholds": [1, 10], "attack_images": 30}
     assert report.caption("zero-shot-vit", parameters).startswith("vit:")
-    assert "pixel and threshold attacks at th = 1, 10 on 30 test images" in report.caption("attack-accuracy", parameters)
+    assert "pixel and threshold attacks (th: 1, 10) on the first 30 test images" in report.caption("attack-accuracy", parameters)
+    per_attack = {**parameters, "thresholds": {"pixel": [3], "threshold": [10]}}
+    assert "(th: pixel 3; threshold 10)" in report.caption("attack-accuracy", per_attack)
     assert "2 networks" in report.caption("zero-shot-class-3", parameters)
     assert report.caption("something-new", parameters) == "Something new."
 
@@ -114,3 +117,16 @@ def test_readme_tables_come_from_run_records(tmp_path):
     assert "| `smoke`" in tables and "2026-12-01" in tables and "0123456 (dirty)" in tables
     assert "01 1 min 15 s / 06 4 s" in tables and "| lenet" in tables and "0.812" in tables
     assert "No run records" in report.readme_tables(tmp_path / "nothing")
+
+
+def test_readme_tables_are_written_between_the_markers(tmp_path):
+    _run(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.README_BEGIN}\nold numbers\n{report.README_END}\nrest\n")
+    report.write_readme_tables(readme, tmp_path / "outputs")
+    text = readme.read_text()
+    assert "old numbers" not in text and "| `smoke`" in text
+    assert text.startswith("intro\n") and text.endswith(f"{report.README_END}\nrest\n")
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="must hold the lines"):
+        report.write_readme_tables(readme, tmp_path / "outputs")
