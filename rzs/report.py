@@ -30,6 +30,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 PAGE = "index.html"
 RUN_RECORD = "run.json"
 CLAIMS_TABLE = "claims"
+CLAIMS_COLUMNS = ("claim", "analysis", "verdict", "finding")
 # A caption per figure name, filled in from the run's parameters and the name's parts.
 CAPTIONS = (
     (
@@ -153,7 +154,9 @@ def write_report(output_directory):
     for csv in sorted(tables_directory.glob("*.csv")):
         frame = pd.read_csv(csv)
         if csv.stem == CLAIMS_TABLE:
-            claims = table_html(frame)
+            # The sentence carries the estimate, interval and p; the full table is in the CSV.
+            shown = [column for column in CLAIMS_COLUMNS if column in frame]
+            claims = {"html": table_html(frame[shown]), "csv": _link(csv, output_directory)}
             continue
         tables.append(
             {"name": csv.stem, "rows": len(frame), "csv": _link(csv, output_directory), "html": table_html(frame)}
