@@ -176,24 +176,6 @@ def threshold_attack(
     )
 
 
-def _check_th(th, maximum):
-    """The th values to try, as a list of ints, or None for the binary search."""
-    if th is None:
-        return None
-    values = list(th) if isinstance(th, (list, tuple, np.ndarray)) else [th]
-    if not values or any(
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or not 1 <= value <= maximum
-        for value in values
-    ):
-        raise ValueError(
-            f"Expected `th` to be an integer in [1, {maximum}], a non-empty list of "
-            f"them, or None. Received: th={th!r}"
-        )
-    return [int(value) for value in values]
-
-
 def _fixed_schedule(th_values):
     """Tries every th in turn, whatever the outcome."""
     for th in th_values:
@@ -260,7 +242,7 @@ def _run_attack(
     num_classes = model.output_shape[-1]
     labels = validation.check_labels(labels, len(images), num_classes)
     target_labels = validation.check_target_labels(target_labels, labels, num_classes)
-    th_values = _check_th(th, encoding.maximum_th)
+    th_values = validation.check_th(th, encoding.maximum_th, allow_none=True)
     validation.check_choice(strategy, "strategy", STRATEGIES)
     validation.check_choice(fitness, "fitness", FITNESSES)
     if not isinstance(stop_on_convergence, bool):

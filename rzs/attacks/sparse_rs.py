@@ -29,7 +29,7 @@ generator per (seed, image, th). Every candidate is an integer image in
 import numpy as np
 
 from rzs.attacks import validation
-from rzs.attacks.square import check_th, run_random_search
+from rzs.attacks.square import run_random_search
 
 
 def sparse_rs(
@@ -92,7 +92,7 @@ def sparse_rs(
         images,
         labels,
         # A swap needs an unperturbed pixel to move to.
-        check_th(th, height * width - 1),
+        validation.check_th(th, height * width - 1),
         queries,
         seed,
         target_labels,

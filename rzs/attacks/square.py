@@ -109,7 +109,7 @@ def square_attack(
         model,
         images,
         labels,
-        check_th(th, 255),
+        validation.check_th(th, 255),
         queries,
         seed,
         target_labels,
@@ -219,22 +219,6 @@ class SquareProposal:
     def accept(self):
         """Keep the last proposed candidate."""
         self._best = self._candidate
-
-
-def check_th(th, maximum):
-    """The th values to try, a list of ints in [1, maximum], from an int or a list."""
-    values = list(th) if isinstance(th, (list, tuple, np.ndarray)) else [th]
-    if not values or any(
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or not 1 <= value <= maximum
-        for value in values
-    ):
-        raise ValueError(
-            f"Expected `th` to be an integer in [1, {maximum}] or a non-empty list of "
-            f"them. Received: th={th!r}"
-        )
-    return [int(value) for value in values]
 
 
 @dataclasses.dataclass

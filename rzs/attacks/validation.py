@@ -82,6 +82,29 @@ def check_target_labels(target_labels, labels, num_classes):
     return target_labels
 
 
+def check_th(th, maximum, allow_none=False):
+    """The budgets th to try, a list of ints in [1, maximum], from an int or a list of them.
+
+    With `allow_none`, None passes through (the evolutionary attacks' binary search of each
+    image's minimal th).
+    """
+    if th is None and allow_none:
+        return None
+    values = list(th) if isinstance(th, (list, tuple, np.ndarray)) else [th]
+    if not values or any(
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or not 1 <= value <= maximum
+        for value in values
+    ):
+        also = ", or None" if allow_none else ""
+        raise ValueError(
+            f"Expected `th` to be an integer in [1, {maximum}], a non-empty list of "
+            f"them{also}. Received: th={th!r}"
+        )
+    return [int(value) for value in values]
+
+
 def check_positive_integer(value, name, minimum=1):
     """Return `value` as an int after checking that it is an integer >= `minimum`."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
