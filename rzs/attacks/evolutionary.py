@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from rzs.attacks import model_calls, validation
 from rzs.attacks.encodings import PixelEncoding, ThresholdEncoding
-from rzs.attacks.results import build_table
+from rzs.attacks.results import FinishedSearch, search_table
 from rzs.attacks.search import CMAESSearch, DifferentialEvolutionSearch
 
 STRATEGIES = ("cmaes", "de")
@@ -207,19 +207,6 @@ class _RunningSearch:
     best_scores: np.ndarray | None = None
 
 
-@dataclasses.dataclass
-class _FinishedRow:
-    """One row of the result table: an image at one th, and how its search ended."""
-
-    image: int
-    th: int
-    queries: int
-    generations: int
-    stop_reason: str
-    adversarial: np.ndarray
-    scores: np.ndarray
-
-
 def _run_attack(
     encoding,
     model,
@@ -275,7 +262,18 @@ def _run_attack(
         stop_on_convergence=stop_on_convergence,
     )
     records = run.run(th_values, progress)
-    return _finish(run, records, return_images)
+    return search_table(
+        records,
+        attack=run.encoding.name,
+        strategy=run.strategy,
+        images=run.images,
+        labels=run.labels,
+        target_labels=run.target_labels,
+        clean_scores=run.clean_scores,
+        scores_model=run.scores_model,
+        max_batch_size=run.max_batch_size,
+        return_images=return_images,
+    )
 
 
 @dataclasses.dataclass
@@ -363,7 +361,7 @@ class _AttackRun:
             progress: show a progress bar over images.
 
         Returns:
-            List of `_FinishedRow`.
+            List of `FinishedSearch`.
         """
         if th_values is None:
             low, high = BINARY_SEARCH_RANGE
@@ -389,7 +387,7 @@ class _AttackRun:
                 th = next(schedule) if succeeded is None else schedule.send(succeeded)
                 while self.clean_success[image]:
                     records.append(
-                        _FinishedRow(
+                        FinishedSearch(
                             image,
                             th,
                             queries=0,
@@ -482,7 +480,7 @@ class _AttackRun:
 
     @staticmethod
     def finished_row(item, stop_reason, adversarial, scores):
-        return _FinishedRow(
+        return FinishedSearch(
             item.image,
             item.th,
             queries=item.queries,
@@ -491,36 +489,3 @@ class _AttackRun:
             adversarial=adversarial,
             scores=scores,
         )
-
-
-def _finish(run, records, return_images):
-    """Builds the result table from the finished rows, sorted by image and th.
-
-    Success and the other columns come from the scores the search saw; the
-    adversarial images are scored once more, together, only to check that
-    decision (`rescored_success`).
-    """
-    records.sort(key=lambda record: (record.image, record.th))
-    image_indices = np.array([record.image for record in records])
-    adversarial_images = np.stack([record.adversarial for record in records])
-    table = build_table(
-        attack=run.encoding.name,
-        strategy=run.strategy,
-        image_indices=image_indices,
-        th=np.array([record.th for record in records], dtype="float64"),
-        labels=run.labels[image_indices],
-        target_labels=None if run.target_labels is None else run.target_labels[image_indices],
-        original_scores=run.clean_scores[image_indices],
-        adversarial_scores=np.stack([record.scores for record in records]),
-        rescored_scores=model_calls.predict_scores(
-            run.scores_model, adversarial_images, run.max_batch_size
-        ),
-        originals=run.images[image_indices],
-        adversarials=adversarial_images,
-        queries=np.array([record.queries for record in records]),
-        generations=np.array([record.generations for record in records]),
-        stop_reasons=np.array([record.stop_reason for record in records], dtype=object),
-    )
-    if return_images:
-        return table, adversarial_images.astype("uint8")
-    return table

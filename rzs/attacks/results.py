@@ -34,6 +34,8 @@ Every attack in `rzs.attacks` returns a DataFrame with the columns of `COLUMNS`:
   of the scores the attack computed).
 """
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -217,3 +219,49 @@ def minimal_threshold(table):
         .min()
         .reset_index()
     )
+
+
+@dataclasses.dataclass
+class FinishedSearch:
+    """One row of a search attack's table: an image at one th, and how its search ended."""
+
+    image: int
+    th: int
+    queries: int
+    stop_reason: str
+    adversarial: np.ndarray  # the successful candidate, or the best one when the search failed
+    scores: np.ndarray  # the scores the search saw for `adversarial`
+    generations: int | None = None  # None: one candidate per generation, so it equals queries
+
+
+def search_table(rows, *, attack, strategy, images, labels, target_labels, clean_scores, scores_model,
+                 max_batch_size, return_images):
+    """The result table of a search attack's finished rows (`FinishedSearch`), sorted by image and th.
+
+    Success and the other columns come from the scores the search saw; the adversarial images
+    are scored once more, together, only to check that decision (`rescored_success`).
+    With `return_images`, also the uint8 adversarial images, one per row.
+    """
+    rows = sorted(rows, key=lambda row: (row.image, row.th))
+    image_indices = np.array([row.image for row in rows])
+    adversarial_images = np.stack([row.adversarial for row in rows])
+    queries = np.array([row.queries for row in rows])
+    table = build_table(
+        attack=attack,
+        strategy=strategy,
+        image_indices=image_indices,
+        th=np.array([row.th for row in rows], dtype="float64"),
+        labels=labels[image_indices],
+        target_labels=None if target_labels is None else target_labels[image_indices],
+        original_scores=clean_scores[image_indices],
+        adversarial_scores=np.stack([row.scores for row in rows]),
+        rescored_scores=model_calls.predict_scores(scores_model, adversarial_images, max_batch_size),
+        originals=images[image_indices],
+        adversarials=adversarial_images,
+        queries=queries,
+        generations=np.array([row.queries if row.generations is None else row.generations for row in rows]),
+        stop_reasons=np.array([row.stop_reason for row in rows], dtype=object),
+    )
+    if return_images:
+        return table, adversarial_images.astype("uint8")
+    return table

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from rzs.attacks import model_calls, validation
 from rzs.attacks.evolutionary import FITNESSES
-from rzs.attacks.results import build_table
+from rzs.attacks.results import FinishedSearch, search_table
 
 # The random-search attacks have no population; the column names how they search.
 STRATEGY = "random_search"
@@ -234,18 +234,6 @@ class _RunningSearch:
     best_scores: np.ndarray | None = None
 
 
-@dataclasses.dataclass
-class _FinishedRow:
-    """One row of the result table: an image at one th, and how its search ended."""
-
-    image: int
-    th: int
-    queries: int
-    stop_reason: str
-    adversarial: np.ndarray
-    scores: np.ndarray
-
-
 def run_random_search(
     attack,
     new_proposal,
@@ -306,7 +294,7 @@ def run_random_search(
         for th in th_values:
             if clean_success[image]:
                 rows.append(
-                    _FinishedRow(
+                    FinishedSearch(
                         image, th, 0, clean_stop_reason, images[image], clean_scores[image]
                     )
                 )
@@ -353,7 +341,7 @@ def run_random_search(
                 item.queries += 1
                 if successes[index]:
                     rows.append(
-                        _FinishedRow(
+                        FinishedSearch(
                             item.image,
                             item.th,
                             item.queries,
@@ -374,7 +362,7 @@ def run_random_search(
                     still_running.append(item)
                     continue
                 rows.append(
-                    _FinishedRow(
+                    FinishedSearch(
                         item.image,
                         item.th,
                         item.queries,
@@ -385,57 +373,15 @@ def run_random_search(
                 )
                 progress_bar.update(1)
             running = still_running
-    return _finish(
-        attack,
+    return search_table(
         rows,
-        images,
-        labels,
-        target_labels,
-        clean_scores,
-        scores_model,
-        max_batch_size,
-        return_images,
-    )
-
-
-def _finish(
-    attack,
-    rows,
-    images,
-    labels,
-    target_labels,
-    clean_scores,
-    scores_model,
-    max_batch_size,
-    return_images,
-):
-    """The result table of the finished rows, sorted by image and th.
-
-    Success comes from the scores the search saw; the returned images are
-    scored once more, together, only to check that decision (`rescored_success`).
-    """
-    rows.sort(key=lambda row: (row.image, row.th))
-    image_indices = np.array([row.image for row in rows])
-    adversarial_images = np.stack([row.adversarial for row in rows])
-    queries = np.array([row.queries for row in rows])
-    table = build_table(
         attack=attack,
         strategy=STRATEGY,
-        image_indices=image_indices,
-        th=np.array([row.th for row in rows], dtype="float64"),
-        labels=labels[image_indices],
-        target_labels=None if target_labels is None else target_labels[image_indices],
-        original_scores=clean_scores[image_indices],
-        adversarial_scores=np.stack([row.scores for row in rows]),
-        rescored_scores=model_calls.predict_scores(
-            scores_model, adversarial_images, max_batch_size
-        ),
-        originals=images[image_indices],
-        adversarials=adversarial_images,
-        queries=queries,
-        generations=queries,
-        stop_reasons=np.array([row.stop_reason for row in rows], dtype=object),
+        images=images,
+        labels=labels,
+        target_labels=target_labels,
+        clean_scores=clean_scores,
+        scores_model=scores_model,
+        max_batch_size=max_batch_size,
+        return_images=return_images,
     )
-    if return_images:
-        return table, adversarial_images.astype("uint8")
-    return table
