@@ -93,6 +93,7 @@ class Study:
     # Defences (rzs.defences): which, and on which networks (None: every network).
     defences: list = dataclasses.field(default_factory=list)  # any of rzs.defences.list_defences()
     defence_networks: list | None = None  # None: every network of the study
+    defence_attacks: list | None = None  # attacks run on the defended arms; None: every attack of attacks
     null_control: bool = True  # defence tables also test vanilla retrained with seed + 1 (docs/analysis.md)
     alpha: float = 0.05  # significance level of the summary's verdicts
 
@@ -179,6 +180,15 @@ class Study:
             raise ValueError(
                 f"attack_gradient_loss must be one of {list(robustness.GRADIENT_LOSSES)}, "
                 f"received {self.attack_gradient_loss!r}."
+            )
+        if self.defence_attacks is not None and (
+            not isinstance(self.defence_attacks, (list, tuple))
+            or not self.defence_attacks
+            or not set(self.defence_attacks) <= set(self.attacks)
+        ):
+            raise ValueError(
+                f"defence_attacks must be None or a non-empty list of attacks of {list(self.attacks)}, "
+                f"received {self.defence_attacks!r}."
             )
         if isinstance(self.thresholds, dict) and not set(self.attacks) <= set(self.thresholds):
             raise ValueError(
@@ -399,8 +409,15 @@ class Study:
         columns = ["network", "seed", "quantity", "value"]
         return reliability.reliability_table(pd.concat([frame[columns] for frame in values], ignore_index=True))
 
-    def attack_specs(self, networks=None, defence=None):
-        """One `AttackSpec` per full model of `networks` (default all) and attack."""
+    def attacks_for(self, defence=None):
+        """The attacks run on `defence`'s arm: `attacks`, or `defence_attacks` for a defence."""
+        if defence is None or self.defence_attacks is None:
+            return list(self.attacks)
+        return list(self.defence_attacks)
+
+    def attack_specs(self, networks=None, defence=None, attacks=None):
+        """One `AttackSpec` per full model of `networks` (default all) and attack of `attacks`
+        (default: `attacks_for(defence)`)."""
         return [
             robustness.AttackSpec(
                 model=dataclasses.asdict(self.full_spec(network, defence, seed)),
@@ -419,7 +436,7 @@ class Study:
             )
             for network in networks or self.networks
             for seed in self.seeds
-            for attack in self.attacks
+            for attack in (self.attacks_for(defence) if attacks is None else attacks)
         ]
 
     def attack_thresholds(self, attack):
@@ -439,10 +456,10 @@ class Study:
         ]
         return self._run(specs, robustness.get_or_attack)
 
-    def attack_summary(self, networks=None, defence=None):
+    def attack_summary(self, networks=None, defence=None, attacks=None):
         """Attack accuracy per network, attack and th (rzs.attacks.summarize, stored)."""
         rows = []
-        for spec in self.attack_specs(networks, defence):
+        for spec in self.attack_specs(networks, defence, attacks):
             if not self.store.has(spec.kind, spec.config()):
                 raise LookupError(
                     f"The {spec.attack} attack on {spec.model['network']} (defence {defence}) is "
@@ -456,18 +473,18 @@ class Study:
                 )
         return pd.DataFrame(rows)
 
-    def attack_tables(self, networks=None, defence=None):
+    def attack_tables(self, networks=None, defence=None, attacks=None):
         """The stored per-image attack tables (`table.csv`) of every network, seed and attack.
 
         Columns network, seed (the study's seed), defence and those of `rzs.attacks.results`
         (attack, strategy, image, th, true_label, original_label, adversarial_label, success, ...).
         """
-        self.attack_summary(networks, defence)  # raises LookupError, naming the notebook, if missing
+        self.attack_summary(networks, defence, attacks)  # raises LookupError, naming the notebook, if missing
         tables = [
             pd.read_csv(self.store.load(spec.kind, spec.config()).path(robustness.TABLE_FILE)).assign(
                 network=spec.model["network"], seed=spec.seed, defence=defence or VANILLA
             )
-            for spec in self.attack_specs(networks, defence)
+            for spec in self.attack_specs(networks, defence, attacks)
         ]
         return pd.concat(tables, ignore_index=True)
 
@@ -497,10 +514,12 @@ class Study:
         return pd.concat(class_rows, ignore_index=True), pd.concat(network_rows, ignore_index=True)
 
     def defence_attack_tables(self):
-        """`attack_tables` of the defended networks: vanilla, every defence and the null control."""
-        networks = self.defended_networks()
+        """`attack_tables` of the defended networks and the attacks of the defended arms
+        (`attacks_for`): vanilla, every defence and the null control."""
+        networks, attacks = self.defended_networks(), self.attacks_for(NULL_CONTROL)
         return pd.concat(
-            [self.attack_tables(networks, defence) for defence in [None, *self.defence_arms()]], ignore_index=True
+            [self.attack_tables(networks, defence, attacks) for defence in [None, *self.defence_arms()]],
+            ignore_index=True,
         )
 
     def defence_analysis(self, resamples=analysis.RESAMPLES):

@@ -71,3 +71,17 @@ def test_reproduce_stops_on_unknown_values_before_compute(capsys):
     with pytest.raises(SystemExit):
         reproduce.main(["--profile", "smoke", "-p", "colour", "blue"])
     assert "colour" in capsys.readouterr().err
+
+
+def test_defence_attacks_choose_the_defended_arms_attacks_and_must_be_among_attacks(capsys):
+    study = Study.from_parameters(
+        networks=["lenet"], attacks=["pixel", "threshold", "square"], thresholds=[3],
+        defences=["label_smoothing"], defence_attacks=["pixel", "threshold"],
+    )
+    assert [spec.attack for spec in study.attack_specs()] == ["pixel", "threshold", "square"]
+    assert [spec.attack for spec in study.attack_specs(defence="label_smoothing")] == ["pixel", "threshold"]
+    with pytest.raises(ValueError, match=r"defence_attacks must be .* received \['square'\]"):
+        Study.from_parameters(attacks=["pixel"], defence_attacks=["square"])
+    with pytest.raises(SystemExit):
+        reproduce.main(["--profile", "smoke", "-p", "defence_attacks", "[pgd]"])
+    assert "defence_attacks" in capsys.readouterr().err
