@@ -16,6 +16,7 @@ import pathlib
 import time
 
 import numpy as np
+import recording
 
 from rzs import attacks, inference
 from rzs.training import TrainingSpec
@@ -33,6 +34,7 @@ def main():
     parser.add_argument("--population", type=int, default=40)
     parser.add_argument("--generations", type=int, default=15)
     parser.add_argument("--thresholds", type=int, nargs="+", default=[1, 3, 5, 10])
+    recording.add_record_option(parser)
     arguments = parser.parse_args()
 
     record = json.loads((arguments.model_folder / "record.json").read_text())
@@ -48,8 +50,7 @@ def main():
         f"{len(labels)} images, {int(np.sum(probabilities[rows, labels] == 1.0))} with a "
         "true-class probability of exactly 1.0"
     )
-    print("| setting | attack | wall s | queries | success | on correct | failed rows stopped early |")
-    print("|---|---|---|---|---|---|---|")
+    recorder = recording.Recorder(arguments.record_dir, "attack_cost")
     for name, options in SETTINGS.items():
         for attack in (attacks.pixel_attack, attacks.threshold_attack):
             start = time.perf_counter()
@@ -61,11 +62,25 @@ def main():
             failed = ~table["success"]
             early = int((failed & (table["stop_reason"] != "budget")).sum())
             on_correct = attacks.summarize(table)["attack_accuracy_on_correct"].mean()
-            print(
-                f"| {name} | {attack.__name__} | {seconds:.1f} | {table['queries'].sum()} "
-                f"| {table['success'].mean():.3f} | {on_correct:.3f} | {early} of {int(failed.sum())} |",
-                flush=True,
-            )
+            cells = {
+                "setting": name,
+                "attack": attack.__name__,
+                "wall s": f"{seconds:.1f}",
+                "queries": table["queries"].sum(),
+                "success": f"{table['success'].mean():.3f}",
+                "on correct": f"{on_correct:.3f}",
+                "failed rows stopped early": f"{early} of {int(failed.sum())}",
+            }
+            numbers = {
+                "seconds": seconds,
+                "queries": int(table["queries"].sum()),
+                "success_rate": float(table["success"].mean()),
+                "success_rate_on_correct": float(on_correct),
+                "failed_stopped_early": early,
+                "failed": int(failed.sum()),
+                "model": record["key"],
+            }
+            recorder.row(f"attack-cost-{spec.network}", cells, numbers)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import art  # noqa: E402
 import cma  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import recording  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from art.attacks.evasion import PixelAttack, ThresholdAttack  # noqa: E402
 from art.estimators.classification import TensorFlowV2Classifier  # noqa: E402
@@ -130,6 +131,7 @@ def main():
         "--only", nargs="*", default=None, metavar="ATTACK:STRATEGY",
         help="run only these configurations, e.g. threshold:cmaes",
     )
+    recording.add_record_option(parser)
     arguments = parser.parse_args()
     warnings.filterwarnings("ignore")
 
@@ -167,9 +169,9 @@ def main():
         ("pixel", "cmaes", pixel_th, 400, 100, 0, every),
         ("threshold", "cmaes", threshold_th, 400, 100, 0, few),
     ]
-    print("\n| attack | strategy | th | population x generations | tool | images | success (all) "
-          "| success (correct) | wall s | images/s | rzs speed-up |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    recorder = recording.Recorder(
+        arguments.record_dir, "attacks", cma=cma.__version__, **{"adversarial-robustness-toolbox": art.__version__}
+    )
     if arguments.only is not None:
         configurations = [
             configuration for configuration in configurations
@@ -194,13 +196,27 @@ def main():
         for tool, success, seconds, count in runs:
             rate = count / seconds.mean()
             speed_up = f"{rate / art_rate:.1f}x" if art_rate and tool != "ART" else ""
-            print(
-                f"| {attack} | {strategy} | {th} | {population} x {generations} | {tool} "
-                f"| {count} | {success_cell(success, slice(None))} "
-                f"| {success_cell(success, clean[:count])} "
-                f"| {seconds.mean():.1f} | {rate:.3f} | {speed_up} |",
-                flush=True,
-            )
+            cells = {
+                "attack": attack,
+                "strategy": strategy,
+                "th": th,
+                "population x generations": f"{population} x {generations}",
+                "tool": tool,
+                "images": count,
+                "success (all)": success_cell(success, slice(None)),
+                "success (correct)": success_cell(success, clean[:count]),
+                "wall s": f"{seconds.mean():.1f}",
+                "images/s": f"{rate:.3f}",
+                "rzs speed-up": speed_up,
+            }
+            numbers = {
+                "success_per_seed": success.mean(axis=1).tolist(),
+                "seconds_per_seed": seconds.tolist(),
+                "images_per_second": rate,
+                "speed_up": rate / art_rate if art_rate and tool != "ART" else None,
+                "fitness": arguments.fitness,
+            }
+            recorder.row("attacks", cells, numbers)
     print(f"\nload average at end {os.getloadavg()}")
 
 

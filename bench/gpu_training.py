@@ -2,8 +2,9 @@
 
 Sizes the `cifar10` and `paper` profiles: each network is built at full width
 on CIFAR-10-shaped inputs (32x32x3, 10 classes) under the profile's precision,
-compiled with its recipe's optimizer and loss as `rzs.training` does (the
-CapsNet with its training model and margin loss), and timed on random images:
+compiled by `rzs.training`'s own compile (the recipe's optimizer, Nesterov
+momentum included; the CapsNet with its training model and margin loss), and
+timed on random images:
 
 - training images per second, steady steps after a warm-up epoch that
   compiles the step;
@@ -11,8 +12,9 @@ CapsNet with its training model and margin loss), and timed on random images:
   evolutionary attacks make, at the `cifar10` profile's population (400) and
   at a large batch.
 
-It imports nothing that needs TensorFlow, so it runs on any Keras backend;
-augmentation (which `rzs.pipeline` runs in `tf.data` on the host) is left out.
+It runs on any Keras backend, but needs TensorFlow installed: `rzs.training`
+imports `rzs.pipeline`'s `tf.data` input pipeline. Augmentation (which that
+pipeline runs on the host) is left out of the timing.
 Run from the repository root, for example with JAX on a GPU:
 
     KERAS_BACKEND=jax python bench/gpu_training.py --networks lenet resnet
@@ -24,8 +26,9 @@ import time
 
 import keras
 import numpy as np
+import recording
 
-from rzs import models
+from rzs import models, training
 
 INPUT_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
@@ -35,17 +38,13 @@ def compiled_training_model(network, precision):
     """The network's inference model and compiled training model, as rzs trains it."""
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy(precision)
-    recipe = models.get_recipe(network)
+    recipe = training.TrainingSpec(network, "cifar10", precision=precision).recipe()
     model = models.build_model(network, INPUT_SHAPE, NUM_CLASSES)
-    training_setup = models.get_spec(network).training_setup
-    training_model, loss = (model, recipe["loss"])
-    if training_setup is not None:
-        training_model, loss = training_setup(model, NUM_CLASSES)
-    if recipe["optimizer"] == "sgd":
-        optimizer = keras.optimizers.SGD(recipe["learning_rate"], momentum=recipe.get("momentum", 0))
-    else:
-        optimizer = keras.optimizers.Adam(recipe["learning_rate"])
-    training_model.compile(optimizer=optimizer, loss=loss)
+    # rzs.training's own compile (private, used on purpose so the benchmark cannot drift from it)
+    # with the recipe `train` compiles with: the optimizer with its Nesterov momentum, the network's
+    # training model and loss, the optimizer built before `fit`. Every recipe decays per epoch.
+    training_model, loss = training._training_model_and_loss(network, model, NUM_CLASSES)
+    training._compile(training_model, loss, recipe, steps=None)
     return model, training_model, recipe
 
 
@@ -98,21 +97,20 @@ def main():
     parser.add_argument("--precision", default="mixed_bfloat16")
     parser.add_argument("--steps", type=int, default=60, help="training steps per timed epoch")
     parser.add_argument("--predict-batches", nargs="+", type=int, default=[400, 4000])
+    recording.add_record_option(parser)
     arguments = parser.parse_args()
     print(
         f"python {platform.python_version()}, keras {keras.__version__}, backend "
         f"{keras.backend.backend()}, {arguments.precision}, {arguments.steps} steps per epoch"
     )
-    header = ["network", "parameters", "batch", "train img/s"] + [
-        f"predict_on_batch({batch}) img/s" for batch in arguments.predict_batches
-    ]
-    print("\n| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    recorder = recording.Recorder(arguments.record_dir, "gpu_training")
     for network in arguments.networks:
         row = measure(network, arguments.precision, arguments.steps, arguments.predict_batches)
-        cells = [network, f"{row['parameters']:,}", str(row["batch"]), f"{row['train']:,.0f}"]
-        cells += [f"{row[f'predict {batch}']:,.0f}" for batch in arguments.predict_batches]
-        print("| " + " | ".join(cells) + " |", flush=True)
+        cells = {"network": network, "parameters": f"{row['parameters']:,}", "batch": row["batch"]}
+        cells["train img/s"] = f"{row['train']:,.0f}"
+        for batch in arguments.predict_batches:
+            cells[f"predict_on_batch({batch}) img/s"] = f"{row[f'predict {batch}']:,.0f}"
+        recorder.row(f"gpu-training-{keras.backend.backend()}", cells, {**row, "precision": arguments.precision})
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
     RZS_DATA_DIR=../shared/data .venv/bin/python bench/profile_cost.py --profile quick
 
-Prints a Markdown table of compute seconds (one process each; the runner spreads them over
-`workers`) per network and kind of result: training, float32 predictions and each attack, for
+Prints Markdown tables, and writes one benchmark record per row (`bench/recording.py`), of compute
+seconds (one process each; the runner spreads them over `workers`) per network and kind of result: training, float32 predictions and each attack, for
 the vanilla networks and the defended ones with the null control. Nothing is computed: a result
 missing from the store is counted as missing. The seconds are those of the runs that computed
 each result, on whatever machine and load they had; the README and BENCHMARKS say which.
@@ -13,6 +13,7 @@ import argparse
 import collections
 
 import pandas as pd
+import recording
 import yaml
 
 from rzs import reproduce
@@ -42,6 +43,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="quick")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    recording.add_record_option(parser)
     arguments = parser.parse_args(argv)
     parameters = reproduce.load_profile(arguments.profile)
     for name, value in arguments.parameter:
@@ -55,11 +57,21 @@ def main(argv=None):
         index=["stage", "network"], columns="kind", values="seconds", aggfunc="sum", sort=False
     )
     table["all"] = table.sum(axis=1)
-    print(table.round(0).to_markdown(floatfmt=".0f"))
     totals = pd.DataFrame(rows).groupby("stage")[["seconds", "results", "missing"]].sum()
-    print()
-    print(totals.round(0).to_markdown(floatfmt=".0f"))
+    recorder = recording.Recorder(arguments.record_dir, "profile_cost")
+    record_frame(recorder, f"profile-cost-{arguments.profile}", table)
+    record_frame(recorder, f"profile-cost-{arguments.profile}-stages", totals)
 
+
+def record_frame(recorder, name, frame):
+    """One record per row of `frame`, its cells as pandas' `to_markdown(floatfmt=".0f")` prints them."""
+    index_header = "" if isinstance(frame.index, pd.MultiIndex) else frame.index.name
+    alignment = ["left"] + ["right"] * len(frame.columns)
+    for index, values in frame.iterrows():
+        cells = {index_header: str(index), **{column: f"{value:.0f}" for column, value in values.items()}}
+        # A kind of result the network has none of is NaN in the pivot: null in JSON.
+        numbers = {str(column): None if pd.isna(value) else float(value) for column, value in values.items()}
+        recorder.row(name, cells, numbers, alignment)
 
 if __name__ == "__main__":
     main()

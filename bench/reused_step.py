@@ -2,7 +2,7 @@
 
 Trains four leave-one-out models of one network in one process, one after
 another, and prints the seconds of each (build + train + evaluate, and `fit`
-alone):
+alone), as a Markdown table and one benchmark record per row (`bench/recording.py`):
 
 - *traced*: `train(..., reuse=False)`, the step traced for this model;
 - *compiles the step to reuse*: `train` with nothing to reuse yet, which
@@ -22,12 +22,15 @@ import os
 import platform
 import time
 
+import recording
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", default="resnet")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--per-class-train", type=int, default=64)
+    recording.add_record_option(parser)
     arguments = parser.parse_args()
     os.environ.update({"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"})
 
@@ -54,7 +57,7 @@ def main():
         f"{arguments.network}, width {arguments.width}, {arguments.per_class_train} images per class, "
         f"1 epoch, batch 64, one thread; python {platform.python_version()}, keras {keras.__version__}"
     )
-    print("\n| way | build + train + evaluate s | of which fit s |\n|---|---|---|")
+    recorder = recording.Recorder(arguments.record_dir, "reused_step")
     ways = [
         ("traced", dict(reuse=False), False),
         ("compiles the step to reuse", dict(), False),
@@ -67,7 +70,9 @@ def main():
         start = time.perf_counter()
         trained = train(spec.with_excluded(excluded), verbose=0, **options)
         seconds = time.perf_counter() - start
-        print(f"| {name} | {seconds:.1f} | {trained.train_seconds:.1f} |", flush=True)
+        cells = {"way": name, "build + train + evaluate s": f"{seconds:.1f}", "of which fit s": f"{trained.train_seconds:.1f}"}
+        numbers = {"seconds": seconds, "fit_seconds": trained.train_seconds, "spec": spec.config()}
+        recorder.row(f"reused-step-{arguments.network}", cells, numbers)
     print(f"\nLoad average at end {os.getloadavg()}.")
 
 

@@ -6,7 +6,8 @@ process and with the threads each of the profile's `workers` would get, and
 prints its test accuracy, how many classes it ever predicts on the test set
 (fewer than N: a class the short run never learnt), its seconds, and the
 profile's estimated training time: N + 1 models per network, shared by the
-workers. Nothing is stored.
+workers. Nothing is stored in the run store; each row is written as a
+benchmark record (`bench/recording.py`).
 
 With `--leave-one-out`, each network's full model is followed by two
 leave-one-out models (classes 0 and 1): the first traces its training step,
@@ -26,6 +27,7 @@ import os
 import platform
 import time
 
+import recording
 import yaml
 
 from rzs import reproduce, runner
@@ -44,6 +46,7 @@ def main():
         "-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
         help="override a profile parameter (YAML value), as make reproduce does",
     )
+    recording.add_record_option(parser)
     arguments = parser.parse_args()
     parameters = reproduce.load_profile(arguments.profile)
     parameters.update({name: yaml.safe_load(value) for name, value in arguments.p})
@@ -61,14 +64,7 @@ def main():
         f"python {platform.python_version()}, keras {keras.__version__}; "
         f"load average {os.getloadavg()}"
     )
-    header = (
-        "| network | full-model test accuracy | last-epoch train accuracy | classes predicted "
-        "| train s | build + train + evaluate s |"
-    )
-    if arguments.leave_one_out:
-        header += " leave-one-out, traced s | leave-one-out, reused s |"
-    print("\n" + header)
-    print("|---" * header.count(" | ") + "|---|")
+    recorder = recording.Recorder(arguments.record_dir, "sizing")
     total = estimate = 0.0
     for network in arguments.networks or study.networks:
         spec = study.full_spec(network)
@@ -80,20 +76,34 @@ def main():
         train_accuracy = trained.history["categorical_accuracy"][-1]
         dataset, _ = spec.load_data()
         predicted = pipeline.predict_probabilities(trained.model, dataset.x_test).argmax(axis=1)
-        row = (
-            f"| {network} | {trained.test_accuracy:.3f} | {train_accuracy:.3f} "
-            f"| {len(set(predicted.tolist()))} of {dataset.num_classes} "
-            f"| {trained.train_seconds:.1f} | {seconds:.1f} |"
-        )
+        classes_predicted = len(set(predicted.tolist()))
+        cells = {
+            "network": network,
+            "full-model test accuracy": f"{trained.test_accuracy:.3f}",
+            "last-epoch train accuracy": f"{train_accuracy:.3f}",
+            "classes predicted": f"{classes_predicted} of {dataset.num_classes}",
+            "train s": f"{trained.train_seconds:.1f}",
+            "build + train + evaluate s": f"{seconds:.1f}",
+        }
+        numbers = {
+            "test_accuracy": trained.test_accuracy,
+            "train_accuracy": train_accuracy,
+            "classes_predicted": classes_predicted,
+            "train_seconds": trained.train_seconds,
+            "seconds": seconds,
+            "spec": spec.config(),
+        }
         if arguments.leave_one_out:
             traced, traced_seconds = _timed_training(training, spec.with_excluded(0))
             reused, reused_seconds = _timed_training(training, spec.with_excluded(1))
             assert reused.reused_step and not traced.reused_step
-            row += f" {traced_seconds:.1f} | {reused_seconds:.1f} |"
+            cells["leave-one-out, traced s"] = f"{traced_seconds:.1f}"
+            cells["leave-one-out, reused s"] = f"{reused_seconds:.1f}"
+            numbers.update(traced_seconds=traced_seconds, reused_seconds=reused_seconds)
             estimate += seconds + traced_seconds + reused_seconds * (len(study.classes) - 1)
         else:
             estimate += seconds * (len(study.classes) + 1)
-        print(row, flush=True)
+        recorder.row(f"sizing-{arguments.profile}", cells, numbers)
     models_per_network = len(study.classes) + 1
     print(
         f"\nOne full model each: {total:.0f} s. Training the profile's {models_per_network} models "

@@ -37,6 +37,7 @@ import time
 
 import keras
 import numpy as np
+import recording
 import tensorflow as tf
 
 from rzs import data as rzs_data
@@ -47,6 +48,8 @@ BATCH_SIZE = 64
 STACKED_PER_CLASS_TEST = 100
 LARGE_BATCH_SIZE = 256
 SHIFT = 1 / 8
+DATASET_NAMES = {"cifar_shaped": "CIFAR-shaped", "fashion_mnist": "Fashion-MNIST"}
+NETWORK_NAMES = {"lenet": "LeNet", "allconv": "AllConv", "resnet": "ResNet-32"}
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -96,13 +99,13 @@ def compiled_model(network, images, num_classes, seed=0, precision="float32"):
         mean=pixels.mean(axis=0).tolist(),
         std=np.maximum(pixels.std(axis=0), 1e-3).tolist(),
     )
-    model.compile(
-        optimizer=training.make_optimizer(models.get_recipe(network)),
-        loss=keras.losses.CategoricalCrossentropy(),
-        metrics=["categorical_accuracy"],
-    )
+    # rzs.training's own compile (private, used on purpose so the benchmark cannot drift from it)
+    # with the recipe `train` compiles with: the optimizer with its Nesterov momentum, the network's
+    # loss, the optimizer built before `fit`. These recipes decay per epoch, so no step count.
+    training_model, loss = training._training_model_and_loss(network, model, num_classes)
+    training._compile(training_model, loss, training.TrainingSpec(network, "fashion_mnist").recipe(), steps=None)
     keras.mixed_precision.set_global_policy("float32")
-    return model
+    return training_model
 
 
 def rzs_batches(images, labels, num_classes, batch_size, seed=0):
@@ -157,7 +160,7 @@ def measure_ways(network, images, labels, ways, rounds):
     return results
 
 
-def compare_pipelines(networks, images_per_network, rounds):
+def compare_pipelines(networks, images_per_network, rounds, recorder):
     """One row per (dataset, network): how fast each way trains."""
     rows = []
     for dataset_name in ("cifar_shaped", "fashion_mnist"):
@@ -197,8 +200,35 @@ def compare_pipelines(networks, images_per_network, rounds):
                 row["rzs_64_bfloat16"]["images_per_second"] / authors["images_per_second"]
             )
             rows.append(row)
-            print(json.dumps(row), flush=True)
+            recorder.row("training-pipelines", pipeline_cells(row), row)
     return rows
+
+
+def pipeline_cells(row):
+    """A row of `compare_pipelines` as BENCHMARKS.md's table shows it."""
+
+    def speed(way):
+        low, high = row[way]["images_per_second_range"]
+        return f"{row[way]['images_per_second']:.0f} ({low:.0f}-{high:.0f})"
+
+    def against_authors(way):
+        ratio = row[way]["images_per_second"] / row["authors_64"]["images_per_second"]
+        return f"{row[way]['images_per_second']:.0f} ({ratio:.2f}x)"
+
+    authors_cpu, rzs_cpu = row["authors_64"]["cpu_ms_per_image"], row["rzs_64"]["cpu_ms_per_image"]
+    return {
+        "data": DATASET_NAMES[row["dataset"]],
+        "network": NETWORK_NAMES[row["network"]],
+        "images": row["images"],
+        "authors, img/s (range)": speed("authors_64"),
+        "rzs, img/s (range)": speed("rzs_64"),
+        "rzs / authors": f"{row['speedup_64']:.2f}x",
+        "CPU ms per image, authors / rzs": f"{authors_cpu:.2f} / {rzs_cpu:.2f}",
+        "rzs bfloat16, img/s (/ authors)": against_authors("rzs_64_bfloat16"),
+        "step only, img/s (/ authors)": against_authors("step_only_64"),
+        f"rzs at batch {LARGE_BATCH_SIZE}, img/s": f"{row[f'rzs_{LARGE_BATCH_SIZE}']['images_per_second']:.0f}",
+        "load": "{:.1f}-{:.1f}".format(*row["load_average_1min"]),
+    }
 
 
 def raw_zero_shot_members(dataset):
@@ -219,10 +249,9 @@ def raw_zero_shot_members(dataset):
 
 def schedule_callback(epochs):
     """LeNet's learning-rate schedule scaled to `epochs`, as rzs.training applies it."""
-    recipe = {**models.get_recipe("lenet"), "epochs": epochs}
-    return keras.callbacks.LearningRateScheduler(
-        training.learning_rate_schedule(recipe, models.get_recipe("lenet")["epochs"])
-    )
+    recipe = training.TrainingSpec("lenet", "fashion_mnist", epochs=epochs).recipe()
+    authors_epochs = training.TrainingSpec("lenet", "fashion_mnist").recipe()["epochs"]
+    return keras.callbacks.LearningRateScheduler(training.learning_rate_schedule(recipe, authors_epochs))
 
 
 def train_one_at_a_time(members, epochs, seed):
@@ -259,7 +288,7 @@ def train_stacked(members, epochs, seed):
         datasets.append(rzs_batches(images, labels, num_classes, BATCH_SIZE, seed=seed))
     stacked = keras.Model(inputs, outputs)
     stacked.compile(
-        optimizer=training.make_optimizer(models.get_recipe("lenet")),
+        optimizer=training.make_optimizer(training.TrainingSpec("lenet", "fashion_mnist").recipe()),
         loss=[keras.losses.CategoricalCrossentropy() for _ in members],
     )
     batches = tf.data.Dataset.zip(tuple(datasets)).map(
@@ -287,7 +316,7 @@ def network_metrics(soft_labels, dataset):
     return table["dbm"].to_numpy(), table["am"].to_numpy(), accuracy
 
 
-def compare_stacked(per_class_train, per_class_test, epochs):
+def compare_stacked(per_class_train, per_class_test, epochs, recorder):
     """N+1 LeNets one at a time (two seeds) against all in one step (one seed)."""
     dataset = rzs_data.per_class_subset(
         rzs_data.load_dataset("fashion_mnist"), per_class_train, per_class_test
@@ -314,8 +343,17 @@ def compare_stacked(per_class_train, per_class_test, epochs):
             "am_mean": float(am.mean()),
             "full_test_accuracy": accuracy,
         }
-        print(name, json.dumps(summary), flush=True)
         runs[name] = {**summary, "dbm": dbm.tolist(), "am": am.tolist()}
+        cells = {
+            "run": name.replace("_seed_", ", seed ").replace("_", " "),
+            f"all {epochs} epochs, s": f"{summary['seconds_all_epochs']:.1f}",
+            "first epoch (tracing), s": f"{summary['seconds_first_epoch']:.1f}",
+            "img/s after the first epoch": f"{summary['images_per_second_after_first_epoch']:.0f}",
+            "DBM mean": f"{summary['dbm_mean']:.4f}",
+            "AM mean": f"{summary['am_mean']:.3f}",
+            "full model accuracy": f"{accuracy:.3f}",
+        }
+        recorder.row("training-stacked", cells, runs[name])
     reference = runs["one_at_a_time_seed_0"]
     summary = {
         "members": len(members),
@@ -369,18 +407,20 @@ def main():
     )
     parser.add_argument("--stacked-epochs", type=int, default=4)
     parser.add_argument("--output", help="also write the results to this JSON file")
+    recording.add_record_option(parser)
     arguments = parser.parse_args()
     results = {"environment": environment()}
+    recorder = recording.Recorder(arguments.record_dir, "training")
     images_per_network = {
         network: getattr(arguments, f"{network}_images") for network in arguments.networks
     }
     if arguments.stacked:
         results["stacked"] = compare_stacked(
-            arguments.stacked_per_class, STACKED_PER_CLASS_TEST, arguments.stacked_epochs
+            arguments.stacked_per_class, STACKED_PER_CLASS_TEST, arguments.stacked_epochs, recorder
         )
     else:
         results["pipelines"] = compare_pipelines(
-            arguments.networks, images_per_network, arguments.rounds
+            arguments.networks, images_per_network, arguments.rounds, recorder
         )
     results["environment"]["load_average_after"] = os.getloadavg()
     if arguments.output:
