@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 from statsmodels.stats import proportion
 
-from rzs import metrics
+from rzs import metrics, tables
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
@@ -37,7 +37,7 @@ PRIMARY_ATTACKS = ("pixel", "threshold")
 # is more robust" predicts a positive correlation between either metric and attack accuracy.
 PAPER_DIRECTION = "greater"
 OPPOSITE = {"greater": "less", "less": "greater"}
-OUTCOME = "robustness"  # the quantity name of the pooled outcome over correctly classified images
+OUTCOME = tables.ROBUSTNESS_QUANTITY  # the quantity name of the pooled outcome over correctly classified images
 RESAMPLES = 2000  # bootstrap replicates at every level
 PERMUTATIONS = 9999  # random permutations where the exact permutation distribution is larger
 SEED = 0  # every resampling draws from numpy's default_rng(SEED): tables are reproducible
@@ -63,12 +63,10 @@ def attack_accuracy_intervals(attack_summary, alpha=0.05):
     all attacked images, the authors'; "attack_accuracy_on_correct": over the correctly classified
     ones), value, ci_low, ci_high, n (images the share is over), successes.
     """
-    _require(attack_summary, "attack_summary", ["network", "attack", "th", "images", "attack_accuracy",
-                                                "correct_images", "attack_accuracy_on_correct"])
+    tables.check_columns(attack_summary, tables.ATTACK_SUMMARY, "attack_summary")
     keys = [column for column in _SUMMARY_KEYS if column in attack_summary.columns]
     frames = []
-    for quantity, count_column in (("attack_accuracy", "images"),
-                                   ("attack_accuracy_on_correct", "correct_images")):
+    for quantity, count_column in tables.ATTACK_COUNTS.items():
         counts = attack_summary[count_column].to_numpy(dtype=np.float64)
         values = attack_summary[quantity].to_numpy(dtype=np.float64)
         successes = np.rint(np.nan_to_num(values) * counts)
@@ -89,8 +87,7 @@ def image_scores(attack_tables, keys=("network", "attack")):
     th, true_label, original_label, success. Returns columns *keys, image, correct, score.
     """
     keys = list(keys)
-    _require(attack_tables, "attack_tables",
-             [*keys, "image", "th", "true_label", "original_label", "success"])
+    tables.check_columns(attack_tables, [*keys, *tables.ATTACK_TABLE], "attack_tables")
     frame = attack_tables.assign(
         correct=attack_tables["original_label"] == attack_tables["true_label"],
         success=attack_tables["success"].astype(np.float64),
@@ -391,8 +388,8 @@ def primary_tests(metric_table, outcome_table, metric_replicates=None, outcome_r
     p_opposite, p_opposite_adjusted, pearson_p, spearman_rho, spearman_p, minimum_p (the smallest
     p the permutation test can give over n networks), verdict, analysis ("primary"), note.
     """
-    _require(metric_table, "metric_table", ["network", "metric", "value"])
-    _require(outcome_table, "outcome_table", ["network", "attack", "value"])
+    tables.check_columns(metric_table, tables.METRIC_VALUES, "metric_table")
+    tables.check_columns(outcome_table, tables.OUTCOME_VALUES, "outcome_table")
     rows = []
     for metric in PRIMARY_METRICS:
         for attack in PRIMARY_ATTACKS:
@@ -437,8 +434,8 @@ def exploratory_correlations(metric_table, outcomes, covariates=None, permutatio
     the full model's test accuracy), partial_r_accuracy_confidence, partial_p_accuracy_confidence
     (controlling test accuracy and mean confidence), analysis ("exploratory"), note.
     """
-    _require(metric_table, "metric_table", ["network", "metric", "value"])
-    _require(outcomes, "outcomes", ["network", "attack", "th", "quantity", "value"])
+    tables.check_columns(metric_table, tables.METRIC_VALUES, "metric_table")
+    tables.check_columns(outcomes, [*tables.OUTCOME_VALUES, tables.TH, tables.QUANTITY], "outcomes")
     rows = []
     for metric, metric_rows in metric_table.groupby("metric", sort=False):
         for (attack, th, quantity), outcome_rows in outcomes.groupby(["attack", "th", "quantity"],
@@ -460,8 +457,8 @@ def exploratory_correlations(metric_table, outcomes, covariates=None, permutatio
                     spearman_rho=float(scipy_stats.spearmanr(x, y).statistic),
                     spearman_p=float(scipy_stats.spearmanr(x, y).pvalue),
                 )
-                for suffix, columns in (("accuracy", ["test_accuracy"]),
-                                        ("accuracy_confidence", ["test_accuracy", "mean_confidence"])):
+                for suffix, columns in (("accuracy", [tables.TEST_ACCURACY]),
+                                        ("accuracy_confidence", [tables.TEST_ACCURACY, tables.MEAN_CONFIDENCE])):
                     if covariates is not None and set(columns) <= set(joined.columns):
                         r, p = partial_correlation(x, y, joined[columns].to_numpy(np.float64))
                         row.update({f"partial_r_{suffix}": r, f"partial_p_{suffix}": p})
@@ -532,7 +529,7 @@ def defence_tests(network_values, replicates=None, vanilla="vanilla", null_contr
     difference, defended - vanilla), ci_low, ci_high, p, p_adjusted, minimum_p, significant,
     direction, null_control (bool), note.
     """
-    _require(network_values, "network_values", ["network", "defence", "quantity", "value"])
+    tables.check_columns(network_values, tables.NETWORK_VALUES, "network_values")
     families = {**DEFAULT_FAMILIES, **(families or {})}
     baseline = network_values[network_values["defence"] == vanilla]
     rows = []
@@ -651,7 +648,7 @@ def paired_class_replicates(class_values, resamples=RESAMPLES, seed=SEED):
     (``Study.defence_values()[0]``). Returns (table, replicates) as ``paired_outcome_replicates``,
     with value = 1/N sum_i value_i.
     """
-    _require(class_values, "class_values", ["network", "defence", "excluded_class", "quantity", "value"])
+    tables.check_columns(class_values, tables.CLASS_VALUES, "class_values")
     unit = ["network", "seed"] if "seed" in class_values.columns else ["network"]
     rng = np.random.default_rng(seed)
     rows, replicates = [], {}
@@ -675,7 +672,7 @@ def defence_analysis(class_values, attack_tables, network_values=None, vanilla="
     class_values: per-class DBM/AM (network, [seed,] defence, excluded_class, quantity, value).
     attack_tables: per-image attack tables with a defence column (and seed). network_values:
     network-level quantities without within-network sampling (network, [seed,] defence,
-    quantity, value; e.g. "test accuracy"), or None. Several seeds are pooled by ``pool_seeds``.
+    quantity, value; e.g. ``tables.TEST_ACCURACY_QUANTITY``), or None. Several seeds are pooled by ``pool_seeds``.
     Returns (values, tests): values columns network, defence, quantity, value, ci_low, ci_high, n
     (one row per network, defence and quantity: what the figure draws); tests as
     ``defence_tests`` on exactly those values.
@@ -734,7 +731,7 @@ def network_estimates(study, networks=None, defence=None, resamples=RESAMPLES, s
     degenerate = hygiene[~is_full].groupby("network")["degenerate"].sum().rename("degenerate_models")
     metric_table = metric_table.merge(degenerate.reset_index(), on="network", how="left")
     covariates = (hygiene[is_full].groupby("network", sort=False)[["accuracy_seen", "mean_confidence"]].mean()
-                  .rename(columns={"accuracy_seen": "test_accuracy"}).reset_index())
+                  .rename(columns={"accuracy_seen": tables.TEST_ACCURACY}).reset_index())
 
     per_seed, outcome_draws = robustness_outcomes(study.attack_tables(networks, defence),
                                                   ("network", "seed", "attack"), study.alpha, resamples, seed)
@@ -842,12 +839,3 @@ def _stack(replicates, keys):
 def _join(left, right):
     return left[["network", "value"]].merge(right[["network", "value"]], on="network").dropna(
         subset=["value_x", "value_y"])
-
-
-def _require(frame, name, columns):
-    if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"{name} must be a pandas DataFrame; received {type(frame).__name__}")
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} must have columns {columns}; received {list(frame.columns)}, "
-                         f"missing {missing}")

@@ -19,7 +19,7 @@ n, p, p_adjusted, verdict, finding, evidence.
 import numpy as np
 import pandas as pd
 
-from rzs import analysis
+from rzs import analysis, tables
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = analysis.SUPPORTED, analysis.CONTRADICTED, analysis.INCONCLUSIVE
 VERDICTS = analysis.VERDICTS
@@ -53,7 +53,7 @@ def claim_densest_clusters(metric_table, metric_replicates, metric="DBM", best="
     """
     claim, evidence = CLAIMS["densest_clusters"], f"metrics[metric == {metric!r}] and its replicates"
     test = "share of bootstrap replicates (test images resampled within classes) with this order"
-    missing = _missing(metric_table, "metrics", ["network", "metric", "value", "ci_low", "ci_high"])
+    missing = _missing(metric_table, "metrics", tables.METRIC_INTERVALS)
     if missing:
         return _row("densest_clusters", claim, "exploratory", test, missing, INCONCLUSIVE, evidence)
     rows = metric_table[metric_table["metric"] == metric].dropna(subset=["value"]).reset_index(drop=True)
@@ -96,12 +96,12 @@ def claim_accuracy_tradeoff(metric_table, covariates, metric_replicates=None, me
     claim = CLAIMS["accuracy_tradeoff"]
     evidence = f"covariates.test_accuracy (full models) vs metrics[metric == {metric!r}].value"
     test = "one-sided permutation test of Pearson r over networks (r > 0)"
-    missing = (_missing(metric_table, "metrics", ["network", "metric", "value"])
-               or _missing(covariates, "covariates", ["network", "test_accuracy"]))
+    missing = (_missing(metric_table, "metrics", tables.METRIC_VALUES)
+               or _missing(covariates, "covariates", [tables.NETWORK, tables.TEST_ACCURACY]))
     if missing:
         return _row("accuracy_tradeoff", claim, "exploratory", test, missing, INCONCLUSIVE, evidence)
     joined = metric_table[metric_table["metric"] == metric].merge(covariates, on="network").dropna(
-        subset=["value", "test_accuracy"])
+        subset=[tables.VALUE, tables.TEST_ACCURACY])
     if len(joined) < analysis.MINIMUM_NETWORKS:
         finding = (f"{_networks(len(joined))} with both a test accuracy and a {metric} value; a "
                    f"correlation needs at least {analysis.MINIMUM_NETWORKS}.")
@@ -112,7 +112,7 @@ def claim_accuracy_tradeoff(metric_table, covariates, metric_replicates=None, me
         metric_draws = np.stack([_replicates(metric_replicates, (network, metric), value)
                                  for network, value in zip(joined["network"], joined["value"])])
     result = {name: float(value) for name, value in analysis.correlation_tests(
-        joined["test_accuracy"].to_numpy(), joined["value"].to_numpy(), None, metric_draws, alpha,
+        joined[tables.TEST_ACCURACY].to_numpy(), joined["value"].to_numpy(), None, metric_draws, alpha,
         "greater", permutations=permutations, seed=seed).items()}
     verdict = str(analysis.verdict(result["p"], result["p_opposite"], alpha))
     finding = (f"Across n = {len(joined)} networks, test accuracy and {metric} have "
@@ -321,10 +321,7 @@ def _missing(frame, name, required):
         raise ValueError(f"{name} must be a pandas DataFrame or None; received {type(frame).__name__}")
     if frame.empty:
         return f"The {name} table of this run is empty."
-    absent = [column for column in required if column not in frame.columns]
-    if absent:
-        raise ValueError(f"{name} must have columns {required}; received {list(frame.columns)}, "
-                         f"missing {absent}")
+    tables.check_columns(frame, required, name)
     return ""
 
 

@@ -1,10 +1,11 @@
-"""The notebooks' papermill `parameters` cell, generated from `rzs.study.Study`.
+"""The notebooks' papermill `parameters` cell, generated from the options tree.
 
-`Study` is the one place a notebook parameter is declared: its name, its default and, in the
+A notebook parameter is declared once, as a field of one group of `rzs.study.PARAMETER_GROUPS`
+(`rzs.study.StudyOptions` and the groups of `rzs.options`): its name, its default and, in the
 comment on the field's line, what it means. Every notebook's `parameters` cell is generated from
-it, one line per field,
+them, a comment line naming each group, then one line per field,
 
-    name = default  # the comment on the field's line in rzs/study.py
+    name = default  # the comment on the field's line
 
 so a notebook run on its own in Jupyter, a papermill run and `Study()` in Python agree, and a new
 field reaches every notebook with one command:
@@ -28,7 +29,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PARAMETERS_TAG = "parameters"
 
 
-def field_comments(cls=study.Study):
+def field_comments(cls):
     """{field name: the comment on its line in `cls`'s source}, for the fields that have one."""
     source = inspect.getsource(cls)
     comments = {
@@ -44,19 +45,24 @@ def field_comments(cls=study.Study):
     }
 
 
-def parameters_cell_source(cls=study.Study):
-    """The source of the generated `parameters` cell, one assignment per field of `cls`."""
-    comments = field_comments(cls)
+def parameters_cell_source(groups=study.PARAMETER_GROUPS):
+    """The source of the generated `parameters` cell: per group, its title, then one assignment per field.
+
+    A field is named as a study names it (`group.prefix + name`, `attack_images`).
+    """
     lines = []
-    for field in dataclasses.fields(cls):
-        if field.default is not dataclasses.MISSING:
-            default = field.default
-        else:
-            default = field.default_factory()
-        line = f"{field.name} = {default!r}"
-        if field.name in comments:
-            line += f"  # {comments[field.name]}"
-        lines.append(line)
+    for group in groups:
+        comments = field_comments(group)
+        lines.append(f"# {inspect.getdoc(group).splitlines()[0]}")
+        for field in dataclasses.fields(group):
+            if field.default is not dataclasses.MISSING:
+                default = field.default
+            else:
+                default = field.default_factory()
+            line = f"{group.prefix}{field.name} = {default!r}"
+            if field.name in comments:
+                line += f"  # {comments[field.name]}"
+            lines.append(line)
     return "\n".join(lines)
 
 
@@ -111,7 +117,7 @@ def main(argv=None):
     if arguments.check:
         outdated = outdated_notebooks()
         for path in outdated:
-            print(f"{path.name}: parameters cell differs from rzs.study.Study", file=sys.stderr)
+            print(f"{path.name}: parameters cell differs from the options tree (python -m rzs.parameters_cell)", file=sys.stderr)
         return 1 if outdated else 0
     for path in write_parameters_cells():
         print(f"rewrote the parameters cell of {path.name}")

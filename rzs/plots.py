@@ -19,7 +19,7 @@ import pandas as pd
 import seaborn as sns
 from cycler import cycler
 
-from rzs import analysis, metrics
+from rzs import analysis, metrics, tables
 
 PALETTE = sns.color_palette("colorblind")
 # Colour and marker together keep up to 10 x 8 networks apart, in greyscale print too.
@@ -51,8 +51,8 @@ MINIMUM_WIDTH_INCHES = 5.0
 ONE_COLUMN_INCHES = 3.5
 TWO_COLUMN_INCHES = 7.0
 PAGE_HEIGHT_INCHES = 9.0
-INTERVAL_COLUMNS = ("value", "ci_low", "ci_high")
-ATTACK_COUNTS = {"attack_accuracy": "images", "attack_accuracy_on_correct": "correct_images"}
+INTERVAL_COLUMNS = tables.INTERVAL_COLUMNS
+ATTACK_COUNTS = tables.ATTACK_COUNTS
 METRIC_LABELS = {"DBM": "Davies-Bouldin Metric (DBM)", "AM": "Amalgam Metric (AM)"}
 
 
@@ -263,7 +263,7 @@ def plot_metrics_per_network(table):
     order of the table. The spread over classes describes the classes, not the uncertainty of
     the network's value: ``plot_metric_intervals`` draws that.
     """
-    _require_columns(table, "table", ("network", "dbm", "am"))
+    tables.check_columns(table, ("network", "dbm", "am"), "table")
     networks = list(dict.fromkeys(table["network"]))
     with plt.rc_context(PAPER_STYLE):
         figure, axes = plt.subplots(
@@ -310,7 +310,7 @@ def plot_attack_accuracy(summary, confidence=0.95, show_all_images=True):
     """
     intervals = analysis.attack_accuracy_intervals(_pool_seeds(summary), alpha=1.0 - confidence)
     intervals["over"] = intervals["quantity"].map(
-        {"attack_accuracy_on_correct": "correct", "attack_accuracy": "all"})
+        {tables.ATTACK_ACCURACY_ON_CORRECT: "correct", tables.ATTACK_ACCURACY: "all"})
     attacks = list(dict.fromkeys(intervals["attack"]))
     networks = list(dict.fromkeys(intervals["network"]))
     levels = sorted(intervals["th"].dropna().unique()) + (
@@ -374,7 +374,7 @@ def plot_metric_intervals(intervals, metrics=None):
     (default: all, in the order of the table). Networks are rows, shared by every panel; each
     panel has its own scale. Lower DBM and AM = more transferable (better).
     """
-    _require_columns(intervals, "intervals", ("network", "metric", *INTERVAL_COLUMNS))
+    tables.check_columns(intervals, tables.METRIC_INTERVALS, "intervals")
     _require_unique(intervals, "intervals", ["network", "metric"])
     chosen = _chosen(intervals["metric"], metrics, "metrics")
     networks = list(dict.fromkeys(intervals["network"]))
@@ -406,7 +406,7 @@ def plot_predictor_ranking(comparison, baseline="clean accuracy", attacks=None):
     their mean |rho| over the panels, the baseline's rho as a dashed line in every panel so a
     predictor that beats it stands out. Exploratory: no verdicts are drawn.
     """
-    _require_columns(comparison, "comparison", ("predictor", "attack", "rho", "ci_low", "ci_high"))
+    tables.check_columns(comparison, ("predictor", "attack", "rho", "ci_low", "ci_high"), "comparison")
     _require_unique(comparison, "comparison", ["predictor", "attack"])
     chosen = _chosen(comparison["attack"], attacks, "attacks")
     strength = comparison.assign(strength=comparison["rho"].abs()).groupby("predictor")["strength"].mean()
@@ -460,9 +460,8 @@ def plot_metric_vs_attack(metric_intervals, outcome_intervals, metric="DBM", cor
     columns: panels per row. The line is the least-squares fit to the point estimates.
     outcome_label: the y axis's label.
     """
-    _require_columns(metric_intervals, "metric_intervals", ("network", "metric",
-                                                            *INTERVAL_COLUMNS))
-    _require_columns(outcome_intervals, "outcome_intervals", ("network", *INTERVAL_COLUMNS))
+    tables.check_columns(metric_intervals, tables.METRIC_INTERVALS, "metric_intervals")
+    tables.check_columns(outcome_intervals, (tables.NETWORK, *INTERVAL_COLUMNS), "outcome_intervals")
     if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
         raise ValueError(f"columns must be an integer >= 1; received {columns!r}")
     if metric not in set(metric_intervals["metric"]):
@@ -470,7 +469,7 @@ def plot_metric_vs_attack(metric_intervals, outcome_intervals, metric="DBM", cor
                          f"received {metric!r}")
     keys = [column for column in ("attack", "th") if column in outcome_intervals.columns] if (
         panel_keys is None) else list(panel_keys)
-    _require_columns(outcome_intervals, "outcome_intervals", keys)
+    tables.check_columns(outcome_intervals, keys, "outcome_intervals")
     _require_unique(outcome_intervals, "outcome_intervals", ["network", *keys])
     chosen = metric_intervals[metric_intervals["metric"] == metric]
     _require_unique(chosen, "metric_intervals", ["network", "metric"])
@@ -479,11 +478,11 @@ def plot_metric_vs_attack(metric_intervals, outcome_intervals, metric="DBM", cor
         suffixes=("_metric", "_outcome"),
     )
     if correlations is not None:
-        _require_columns(correlations, "correlations", (*keys, *INTERVAL_COLUMNS, "p"))
+        tables.check_columns(correlations, (*keys, *INTERVAL_COLUMNS, "p"), "correlations")
         if "metric" in correlations.columns:
             correlations = correlations[correlations["metric"] == metric]
     if line_replicates is not None:
-        _require_columns(line_replicates, "line_replicates", (*keys, "slope", "intercept"))
+        tables.check_columns(line_replicates, (*keys, "slope", "intercept"), "line_replicates")
     panels = list(dict.fromkeys(_panel_tuples(outcome_intervals, keys)))
     styles = _network_styles(chosen["network"])
     width = min(columns, len(panels))
@@ -550,9 +549,8 @@ def plot_defence_comparison(values, tests, quantities=None, null_control=analysi
     columns: panels per row. One panel per quantity, each with its own x axis (quantities
         have different units), defences as rows and the tests' p-values on the right.
     """
-    _require_columns(values, "values", ("network", "defence", "quantity", "value"))
-    _require_columns(tests, "tests", ("defence", "quantity", *INTERVAL_COLUMNS, "p",
-                                      "p_adjusted"))
+    tables.check_columns(values, tables.NETWORK_VALUES, "values")
+    tables.check_columns(tests, (tables.DEFENCE, tables.QUANTITY, *INTERVAL_COLUMNS, "p", "p_adjusted"), "tests")
     if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
         raise ValueError(f"columns must be an integer >= 1; received {columns!r}")
     chosen = _chosen(tests["quantity"], quantities, "quantities")
@@ -703,8 +701,7 @@ def _network_legend(styles):
 
 def _pool_seeds(summary):
     """An attack summary with several seeds' counts summed per network, attack and th."""
-    _require_columns(summary, "summary", ("network", "attack", "th", *ATTACK_COUNTS,
-                                          *ATTACK_COUNTS.values()))
+    tables.check_columns(summary, tables.ATTACK_SUMMARY, "summary")
     if "defence" in summary.columns and summary["defence"].nunique() > 1:
         raise ValueError(f"summary must hold one defence; received "
                          f"{sorted(map(str, summary['defence'].unique()))}")
@@ -720,13 +717,6 @@ def _pool_seeds(summary):
     for accuracy, count in ATTACK_COUNTS.items():
         pooled[accuracy] = (pooled[accuracy] / pooled[count]).where(pooled[count] > 0)
     return pooled
-
-
-def _require_columns(frame, name, columns):
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} must have columns {list(columns)}; received "
-                         f"{list(frame.columns)}, missing {missing}")
 
 
 def _require_unique(frame, name, keys):
@@ -937,3 +927,49 @@ def _check_images(images):
             f"received shape {array.shape}"
         )
     return array
+
+
+def plot_adversarial_transferability(table, successful_only=False):
+    """DBM and AM of adversarial examples minus those of the same clean images, per network.
+
+    table: ``rzs.adversarial_transfer.adversarial_estimates`` rows (network, attack, th,
+    successful_only, metric, difference, difference_ci_low, difference_ci_high); the rows of
+    ``successful_only`` are drawn. One panel per metric, networks as rows, each attack and th a
+    colour and marker side by side within a row, with its interval. Right of 0, the leave-one-out
+    models describe the unseen class's adversarial images less consistently (DBM) or further from
+    the full model's amalgam (AM) than its clean images.
+    """
+    columns = ["network", "attack", "th", "successful_only", "metric", "difference", "difference_ci_low",
+               "difference_ci_high"]
+    missing = [column for column in columns if column not in table.columns]
+    chosen = table[table["successful_only"] == successful_only] if not missing else table.iloc[:0]
+    if missing or chosen.empty:
+        raise ValueError(f"table must have columns {columns} and rows with successful_only="
+                         f"{successful_only}; received columns {list(table.columns)}, {len(chosen)} such rows")
+    networks = list(dict.fromkeys(chosen["network"]))
+    series = list(dict.fromkeys(zip(chosen["attack"], chosen["th"])))
+    panels = [metric for metric in ("DBM", "AM") if metric in set(chosen["metric"])]
+    # Each series gets its own height within a network's row, so intervals never overlap.
+    offsets = np.linspace(-0.32, 0.32, len(series)) if len(series) > 1 else np.zeros(1)
+    row_inches = max(0.3, 0.11 * len(series))
+    styles = [(PALETTE[index % len(PALETTE)], MARKERS[index % len(MARKERS)]) for index in range(len(series))]
+    with plt.rc_context(PAPER_STYLE):
+        figure, axes = plt.subplots(1, len(panels), squeeze=False, sharey=True, layout="constrained",
+                                    figsize=(ONE_COLUMN_INCHES, _figure_height(row_inches * len(networks) + 1.3)))
+        for axis, metric in zip(axes[0], panels):
+            _shade_alternate_rows(axis, len(networks))
+            for offset, (attack, th), (colour, marker) in zip(offsets, series, styles):
+                rows = chosen[(chosen["metric"] == metric) & (chosen["attack"] == attack) & (chosen["th"] == th)]
+                value = rows["difference"].to_numpy(np.float64)
+                lengths = np.clip(np.vstack([value - rows["difference_ci_low"].to_numpy(np.float64),
+                                             rows["difference_ci_high"].to_numpy(np.float64) - value]), 0.0, None)
+                axis.errorbar(value, [networks.index(name) + offset for name in rows["network"]], xerr=lengths,
+                              fmt=marker, color=colour, markersize=3, elinewidth=0.9, capsize=0, zorder=3)
+            axis.axvline(0, color="0.5", linewidth=0.6)
+            _plain_ticks(axis.xaxis, 4)
+            axis.set_xlabel(f"{metric}: adversarial \N{MINUS SIGN} clean")
+        _network_rows(axes[0][0], networks)
+        handles = [plt.Line2D([], [], color=colour, marker=marker, linestyle="none", markersize=4)
+                   for colour, marker in styles]
+        _bottom_legend(figure, handles, [f"{attack} th = {_format_th(th)}" for attack, th in series])
+    return figure

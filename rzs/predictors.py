@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from rzs import analysis, metrics, open_set, transfer_estimators
+from rzs import analysis, metrics, open_set, tables, transfer_estimators
 
 BASELINE = "clean accuracy"
 CONFIDENCE = "mean confidence"
@@ -117,6 +117,7 @@ def predictor_estimates(class_values, alpha=0.05, resamples=analysis.RESAMPLES, 
     network, predictor, value, ci_low, ci_high, n (classes x seeds), and replicates
     {(network, predictor): (resamples,)}.
     """
+    tables.check_columns(class_values, (tables.NETWORK, tables.PREDICTOR, tables.VALUE), "class_values")
     rng = np.random.default_rng(seed)
     rows, replicates = [], {}
     for (network, predictor), group in class_values.groupby(["network", "predictor"], sort=False):
@@ -152,6 +153,8 @@ def rank_correlations(predictors, predictor_replicates, outcomes, outcome_replic
     {(network, attack)} -> (B,). Returns columns predictor, attack, n, rho, ci_low, ci_high, p,
     gain, gain_ci_low, gain_ci_high, analysis ("exploratory"), sorted by attack and |rho|.
     """
+    tables.check_columns(predictors, (tables.NETWORK, tables.PREDICTOR, tables.VALUE), "predictors")
+    tables.check_columns(outcomes, tables.OUTCOME_VALUES, "outcomes")
     rng = np.random.default_rng(seed)
     # Both sides' replicates are paired draw by draw, so the shorter set decides how many.
     resamples = min(len(draws) for draws in [*predictor_replicates.values(), *outcome_replicates.values()])

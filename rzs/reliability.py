@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from rzs import tables
+
 MINIMUM_SEEDS = 2
 MINIMUM_NETWORKS = 2
 COLUMNS = (
@@ -103,10 +105,7 @@ def reliability_table(values):
     `intraclass_correlation` values, `kendalls_w`, `mean_pairwise_spearman` and note ("" when
     defined, "needs >= 2 seeds" with one seed, "needs >= 2 networks with every seed" otherwise).
     """
-    required = ["network", "seed", "quantity", "value"]
-    if not isinstance(values, pd.DataFrame) or set(required) - set(values.columns):
-        received = list(values.columns) if isinstance(values, pd.DataFrame) else type(values).__name__
-        raise ValueError(f"values must be a DataFrame with columns {required}; received {received}")
+    tables.check_columns(values, tables.SEED_VALUES, "values")
     duplicated = values[values.duplicated(subset=["network", "seed", "quantity"], keep=False)]
     if len(duplicated):
         raise ValueError(

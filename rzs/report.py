@@ -20,12 +20,12 @@ import re
 from pathlib import Path
 
 import jinja2
+import numpy as np
 import pandas as pd
 
 from rzs import runner
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PAGE = "index.html"
 RUN_RECORD = "run.json"
@@ -119,9 +119,16 @@ class _Recorded(dict):
         return f"({name} not recorded)"
 
 
-def output_folder(parameters, name):
-    """figures_dir or tables_dir of a run, /<profile>; relative ones are relative to notebooks/."""
-    return (NOTEBOOKS / parameters.get(name, f"../{name[:-4]}s") / parameters["profile"]).resolve()
+def output_folder(parameters, name, root=ROOT):
+    """figures_dir or tables_dir of a run, /<profile>, for the run made in the repository `root`.
+
+    Relative folders are relative to the repository; run records written before that rule held
+    them relative to notebooks/ ("../tables"), which names the same folder.
+    """
+    folder = Path(parameters.get(name, f"{name[:-4]}s"))
+    if not folder.is_absolute() and folder.parts[:1] == ("..",):
+        folder = Path(*folder.parts[1:])
+    return (Path(root) / folder / parameters["profile"]).resolve()
 
 
 def _link(path, page_directory):
@@ -198,14 +205,65 @@ def run_records(outputs):
     return sorted(records, key=lambda record: record["started"])
 
 
+def run_label(run):
+    """The command-line profile and overrides of a run, e.g. ``quick -p seeds [1]``."""
+    overrides = [
+        f"-p {name} {json.dumps(value).replace(chr(34), '')}" for name, value in (run.get("overridden") or {}).items()
+    ]
+    return " ".join([run["profile"], *overrides])
+
+
+def _interval(row):
+    return f"{row.value:+.2f} [{row.ci_low:+.2f}, {row.ci_high:+.2f}]" if pd.notna(row.value) else "undefined"
+
+
+def agreement_table(runs):
+    """The primary tests of several runs of one profile side by side, and whether their verdicts agree.
+
+    runs: [(label, primary-tests frame)], two or more. One row per metric and attack: each run's
+    r [95% interval], Holm-adjusted p and verdict, then "agree" (yes / no).
+    """
+    merged = None
+    for label, frame in runs:
+        columns = frame.assign(**{
+            f"r [95% interval], {label}": [_interval(row) for row in frame.itertuples()],
+            f"p_adjusted, {label}": frame["p_adjusted"].map(lambda p: f"{p:.3g}"),
+            f"verdict, {label}": frame["verdict"],
+        }).drop(columns=[column for column in frame.columns if column not in ("metric", "attack")])
+        merged = columns if merged is None else merged.merge(columns, on=["metric", "attack"], how="outer")
+    verdicts = merged[[f"verdict, {label}" for label, _ in runs]]
+    return merged.assign(agree=np.where(verdicts.nunique(axis=1, dropna=False) == 1, "yes", "no"))
+
+
+def null_control_rows(tests, label):
+    """The null control's rows of a run's defence tests, for README: it must not be significant."""
+    rows = tests[tests["null_control"].astype(bool)]
+    return pd.DataFrame({
+        "run": label, "quantity": rows["quantity"], "n": rows["n"],
+        "difference [95% interval]": [_interval(row) for row in rows.itertuples()],
+        "p_adjusted": rows["p_adjusted"].map(lambda p: f"{p:.3g}"), "significant": rows["significant"],
+    })
+
+
 def readme_tables(outputs):
-    """README's "Measured run times" and full-model accuracy tables, in Markdown, from run records."""
-    time_rows, accuracy_sections = [], []
-    for run in run_records(outputs):
-        machine = run["machine"]
+    """README's measured tables, in Markdown, from the run records under `outputs`.
+
+    outputs: one outputs/ folder, or a list of them (each in the checkout that made its runs,
+    whose tables/ is read). Writes the run times, each run's primary tests and full models'
+    accuracy, and, where two or more runs share a profile, their primary tests side by side and
+    the null control of every run's defence tests (docs/analysis.md).
+    """
+    folders = [Path(outputs)] if isinstance(outputs, (str, Path)) else [Path(folder) for folder in outputs]
+    runs = sorted(
+        ((run, folder.resolve().parent) for folder in folders for run in run_records(folder)),
+        key=lambda pair: pair[0]["started"],
+    )
+    time_rows, sections, primaries, null_controls = [], [], {}, []
+    for run, root in runs:
+        machine, label = run["machine"], run_label(run)
         time_rows.append(
             {
-                "profile": f"`{run['profile']}`",
+                "run": f"`{label}`",
                 "machine": f"{machine['processor']}, {machine['cores_used']} cores, devices {', '.join(machine['devices'])}",
                 "date": run["started"][:10],
                 "commit": (run["commit"] or "unknown")[:7] + (" (dirty)" if run["dirty"] else ""),
@@ -219,29 +277,42 @@ def readme_tables(outputs):
                 ),
             }
         )
-        primary = output_folder(run["parameters"], "tables_dir") / "primary-tests.csv"
+        tables_directory = output_folder(run["parameters"], "tables_dir", root)
+        primary = tables_directory / "primary-tests.csv"
         if primary.is_file():
             frame = pd.read_csv(primary)
-            frame["r [95% interval]"] = [
-                f"{row.value:+.2f} [{row.ci_low:+.2f}, {row.ci_high:+.2f}]" if pd.notna(row.value) else "undefined"
-                for row in frame.itertuples()
-            ]
+            primaries.setdefault(run["profile"], []).append((label, frame))
+            frame = frame.assign(**{"r [95% interval]": [_interval(row) for row in frame.itertuples()]})
             columns = ["metric", "attack", "n", "r [95% interval]", "p", "p_adjusted", "verdict"]
-            accuracy_sections.append(
-                f"Primary tests (docs/analysis.md), `{run['profile']}` run of {run['started'][:10]}:\n\n"
+            sections.append(
+                f"Primary tests (docs/analysis.md), `{label}` run of {run['started'][:10]}:\n\n"
                 + frame[columns].to_markdown(index=False, floatfmt=".3g")
             )
-        accuracy = output_folder(run["parameters"], "tables_dir") / "full-model-accuracy.csv"
+        defence_tests = tables_directory / "defence-tests.csv"
+        if defence_tests.is_file():
+            null_controls.append(null_control_rows(pd.read_csv(defence_tests), f"`{label}`"))
+        accuracy = tables_directory / "full-model-accuracy.csv"
         if accuracy.is_file():
             frame = pd.read_csv(accuracy)
             columns = [column for column in ("network", "defence", "test_accuracy") if column in frame]
-            accuracy_sections.append(
-                f"Full models' test accuracy, `{run['profile']}` run of {run['started'][:10]}:\n\n"
+            sections.append(
+                f"Full models' test accuracy, `{label}` run of {run['started'][:10]}:\n\n"
                 + frame[columns].to_markdown(index=False, floatfmt=".3f")
             )
     if not time_rows:
-        return f"No run records under {outputs}: run `make reproduce` first."
-    return "\n\n".join([pd.DataFrame(time_rows).to_markdown(index=False), *accuracy_sections]) + "\n"
+        return f"No run records under {', '.join(str(folder) for folder in folders)}: run `make reproduce` first."
+    for profile, tests in primaries.items():
+        if len(tests) > 1:
+            sections.append(
+                f"The `{profile}` runs' primary tests side by side (do their verdicts agree?):\n\n"
+                + agreement_table(tests).to_markdown(index=False)
+            )
+    if null_controls:
+        sections.append(
+            "The null control (vanilla retrained with the next seed, through the defence tests; it must "
+            "not be significant):\n\n" + pd.concat(null_controls, ignore_index=True).to_markdown(index=False)
+        )
+    return "\n\n".join([pd.DataFrame(time_rows).to_markdown(index=False), *sections]) + "\n"
 
 
 README_BEGIN = "<!-- rzs.report --readme: begin -->"
@@ -263,7 +334,8 @@ def main(argv=None):
     parser.add_argument("--profile", help="regenerate outputs/<profile>/index.html")
     parser.add_argument("--output", type=Path, help="the run's output folder; default outputs/<profile>")
     parser.add_argument("--readme", action="store_true", help="print README's tables from the run records")
-    parser.add_argument("--outputs", type=Path, default=ROOT / "outputs", help="where --readme looks for runs")
+    parser.add_argument("--outputs", type=Path, nargs="+", default=[ROOT / "outputs"],
+                        help="where --readme looks for runs: one or more outputs/ folders")
     parser.add_argument("--write", action="store_true", help="with --readme: write the tables into README.md")
     arguments = parser.parse_args(argv)
     if arguments.readme and arguments.write:

@@ -128,7 +128,8 @@ def follow_networks(parameters, profile, overridden):
         return adjusted, (
             f"defence_networks: {kept}, the profile's {profile_choice} that are among networks {networks}."
         )
-    adjusted["defences"] = []
+    # No defended network, so no defences; None keeps defence_networks valid ("every network").
+    adjusted.update(defences=[], defence_networks=None)
     return adjusted, (
         f"no defences: none of the profile's defence_networks {profile_choice} is among networks {networks}."
     )
@@ -162,10 +163,8 @@ STAGES = {"01": ("train",), "03": ("attack",), DEFENCE_NOTEBOOK: ("train_defence
 
 
 def results_store(study):
-    """The study's run store; a relative results_dir is relative to notebooks/, as in the notebooks."""
-    from rzs.store import RunStore
-
-    return RunStore(NOTEBOOKS / study.results_dir)
+    """The study's run store; a relative results_dir is relative to the repository (`rzs.options.project_path`)."""
+    return study.store
 
 
 def stored_seconds(store):

@@ -7,8 +7,7 @@ import random
 import keras
 import numpy
 
-# The seed `seed_everything` last gave the backend.
-_backend_seed = None
+from rzs.runner import worker
 
 
 def seed_everything(seed):
@@ -17,23 +16,24 @@ def seed_everything(seed):
     Same seed on the same machine then gives the same weights and soft labels.
     Op determinism costs nothing measurable on CPU.
 
-    When the previous call set the same seed, the backend's global seed has
-    that value still (unless other code set another in between, which this
-    function cannot see), and only Python's and NumPy's generators are
-    re-seeded: setting TensorFlow's seed again would clear its caches, and
-    every compiled function (the training step `rzs.training` reuses for the
-    next leave-one-out model) would be instantiated anew, 2-3 s for a
-    ResNet-32 step on one core. What that skips, resetting stateful random
-    kernels and the eager operation-seed counter, touches nothing rzs draws
-    from: its random operations are stateless, with explicit seeds.
+    When the previous call in this process set the same seed (the process's
+    `rzs.runner.worker.WorkerState`), the backend's global seed has that value
+    still (unless other code set another in between, which this function
+    cannot see), and only Python's and NumPy's generators are re-seeded:
+    setting TensorFlow's seed again would clear its caches, and every compiled
+    function (the training step `rzs.training` reuses for the next
+    leave-one-out model) would be instantiated anew, 2-3 s for a ResNet-32
+    step on one core. What that skips, resetting stateful random kernels and
+    the eager operation-seed counter, touches nothing rzs draws from: its
+    random operations are stateless, with explicit seeds.
     """
-    global _backend_seed
-    if seed == _backend_seed:
+    state = worker.PROCESS_STATE
+    if seed == state.backend_seed:
         random.seed(seed)
         numpy.random.seed(seed)
     else:
         keras.utils.set_random_seed(seed)
-        _backend_seed = seed
+        state.backend_seed = seed
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 

@@ -13,21 +13,18 @@ the record says so (`inference_precision`), and so does the cache key.
 import dataclasses
 import time
 
+import numpy as np
 import pandas as pd
 
-from rzs import attacks, inference, reproducibility, zeroshot
+from rzs import attacks, inference, options, reproducibility, zeroshot
 from rzs.attacks import registry as attack_registry
 from rzs.training import TrainingSpec
 
-STRATEGIES = ("cmaes", "de")
-FITNESSES = ("margin", "probability")
-GRADIENT_LOSSES = ("cross_entropy", "margin")
 TABLE_FILE = "table.csv"
-# AttackSpec's settings of one search family or another; each family takes only its own.
-SEARCH_SETTINGS = (
-    "strategy", "population", "generations", "fitness", "stop_on_convergence",
-    "gradient_loss", "random_start", "queries",
-)
+ADVERSARIALS_FILE = "adversarials.npz"
+# AttackSpec's settings of one search family or another (every attack's option but `images`);
+# each family takes only its own into its key.
+SEARCH_SETTINGS = tuple(field.name for field in dataclasses.fields(options.AttackOptions) if field.name != "images")
 SETTINGS_USED = {
     "evolutionary": ("strategy", "population", "generations", "fitness", "stop_on_convergence"),
     "random_search": ("fitness", "queries"),
@@ -37,50 +34,31 @@ SETTINGS_USED = {
 
 
 @dataclasses.dataclass(frozen=True)
-class AttackSpec:
-    """Everything that determines one attack result, and so its cache key."""
+class AttackSpec(options.AttackOptions):
+    """Everything that determines one attack result, and so its cache key.
+
+    The search settings are `rzs.options.AttackOptions` (keyword only); a
+    study names them `attack_<name>`.
+    """
 
     model: dict  # the attacked model's TrainingSpec fields
     attack: str
     thresholds: tuple = (1, 3, 5, 10)
-    images: int = 100
-    strategy: str = "cmaes"
-    population: int = 400
-    generations: int = 100
     seed: int = 0
-    fitness: str = "margin"  # evolutionary attacks: "margin" or the authors' "probability"
-    stop_on_convergence: bool = False  # evolutionary attacks: let cma's tolerances end a search
-    gradient_loss: str = "cross_entropy"  # fgsm, bim, pgd: "cross_entropy" or "margin", from logits
-    random_start: bool = False  # pgd only: start from a random point of the eps-ball
-    queries: int = 10000  # square, sparse_rs: model evaluations per image and th (the papers' 10,000)
 
     kind = "attack"
 
     def __post_init__(self):
         attack_registry.get_attack(self.attack)  # raises ValueError naming the attacks
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, received {self.strategy!r}.")
-        if self.fitness not in FITNESSES:
-            raise ValueError(f"fitness must be one of {FITNESSES}, received {self.fitness!r}.")
-        if self.gradient_loss not in GRADIENT_LOSSES:
-            raise ValueError(
-                f"gradient_loss must be one of {GRADIENT_LOSSES}, received {self.gradient_loss!r}."
-            )
-        for name in ("stop_on_convergence", "random_start"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, received {getattr(self, name)!r}.")
+        self.validate()
         object.__setattr__(self, "thresholds", tuple(self.thresholds))
         if self.entry.budgeted:
-            bad = [th for th in self.thresholds if not isinstance(th, int) or not 1 <= th <= 255]
+            bad = [th for th in self.thresholds if not options.is_integer(th) or not 1 <= th <= 255]
             if bad or not self.thresholds:
                 raise ValueError(
                     f"thresholds must be a non-empty list of integers in [1, 255], "
                     f"received {list(self.thresholds)}."
                 )
-        for name in ("images", "population", "generations", "queries"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, received {value!r}.")
         self.training_spec  # validates the model fields
 
     @property
@@ -110,11 +88,14 @@ class AttackSpec:
         return fields
 
 
-def run_attack(spec, model, images, labels):
+def run_attack(spec, model, images, labels, return_images=False):
     """The attack's result table on `images` (uint8 NHWC) with true `labels`.
 
     The attacks score a model that does not compute in float32 through a
-    float32 copy of it (`rzs.attacks.model_calls.scoring_model`).
+    float32 copy of it (`rzs.attacks.model_calls.scoring_model`). With
+    `return_images`, the tuple `(table, adversarial_images)`, one image per
+    table row in table order: uint8 from the search attacks, float32 from the
+    gradient and minimal ones, whose images are not integer-valued.
     """
     entry = spec.entry
     if entry.search == "evolutionary":
@@ -129,27 +110,33 @@ def run_attack(spec, model, images, labels):
             seed=spec.seed,
             fitness=spec.fitness,
             stop_on_convergence=spec.stop_on_convergence,
+            return_images=return_images,
         )
     if entry.search == "random_search":
         return entry.function(
             model, images, labels, list(spec.thresholds), queries=spec.queries, seed=spec.seed,
-            fitness=spec.fitness,
+            fitness=spec.fitness, return_images=return_images,
         )
     if entry.search == "minimal":
-        return entry.function(model, images, labels)
-    options = {"loss": spec.gradient_loss}
+        return entry.function(model, images, labels, return_images=return_images)
+    options = {"loss": spec.gradient_loss, "return_images": return_images}
     if spec.attack == "pgd":
         options.update(seed=spec.seed, random_start=spec.random_start)
-    return pd.concat(
-        [entry.function(model, images, labels, eps=th / 255, **options) for th in spec.thresholds],
-        ignore_index=True,
-    )
+    outputs = [entry.function(model, images, labels, eps=th / 255, **options) for th in spec.thresholds]
+    if not return_images:
+        return pd.concat(outputs, ignore_index=True)
+    tables, adversarials = zip(*outputs)
+    return pd.concat(tables, ignore_index=True), np.concatenate(adversarials)
 
 
 def get_or_attack(spec, store):
     """The stored result of `spec`, attacking only if it is missing.
 
     The attacked model is loaded from the store (trained first if missing).
+    Beside the table, `ADVERSARIALS_FILE` holds the adversarial images (array
+    "images", one per table row, in table order, compressed) for
+    `rzs.adversarial_transfer`; it is not part of the cache key, so a result
+    stored before it existed lacks it (docs/metrics.md says what then).
     """
 
     def compute():
@@ -159,7 +146,7 @@ def get_or_attack(spec, store):
         dataset, _ = training_spec.load_data()
         images, labels = dataset.x_test[: spec.images], dataset.y_test[: spec.images]
         start = time.perf_counter()
-        table = run_attack(spec, model, images, labels)
+        table, adversarials = run_attack(spec, model, images, labels, return_images=True)
         seconds = time.perf_counter() - start
         summary = attacks.summarize(table)
         record = {
@@ -169,6 +156,13 @@ def get_or_attack(spec, store):
             "inference_precision": inference.precision(model),
             **reproducibility.environment(),
         }
-        return record, {}, lambda directory: table.to_csv(directory / TABLE_FILE, index=False)
+        return record, {}, lambda directory: _write_result_files(directory, table, adversarials)
 
     return store.compute(spec.kind, spec.config(), compute)
+
+
+def _write_result_files(directory, table, adversarials):
+    """The per-image table, and the adversarial images compressed: uint8 images compress to a
+    fraction of their size, and they are the largest part of a result."""
+    table.to_csv(directory / TABLE_FILE, index=False)
+    np.savez_compressed(directory / ADVERSARIALS_FILE, images=adversarials)

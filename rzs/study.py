@@ -6,96 +6,71 @@ starts, with a message naming the parameter, the value and what is allowed.
 """
 
 import dataclasses
-from pathlib import Path
 
 import pandas as pd
 
-from rzs import analysis, data, metrics, models, reliability, robustness, runner, zeroshot
+from rzs import analysis, data, metrics, models, options, reliability, robustness, runner, tables, zeroshot
+from rzs.attacks import registry as attack_registry
+from rzs.options import option
 from rzs.store import RunStore
-from rzs.training import PRECISIONS, TrainingSpec
 
 VANILLA = "vanilla"  # the defence column's value for undefended networks
 NULL_CONTROL = analysis.NULL_CONTROL  # the defence column's value for vanilla retrained with seed + 1
-# "temperature": DBM, AM and the embedded DBI are also computed on soft labels whose temperature
-# was fitted on held-out in-distribution images (docs/metrics.md, "Calibration").
-CALIBRATIONS = ("none", "temperature")
-# The TrainingSpec fields a study sets for every network, each from its field of the same name;
-# the spec's other fields come from the network, the dataset, the class left out, the defence and
-# the seed (one of `seeds`).
-TRAINING_OPTIONS = tuple(
-    field.name
-    for field in dataclasses.fields(TrainingSpec)
-    if field.name not in ("network", "dataset", "excluded", "defence", "seed")
+NETWORK_OPTIONS = options.NETWORK_OPTIONS  # the training options `network_options` may set per network
+
+SEEDS = options.Check(
+    lambda value: isinstance(value, (list, tuple))
+    and len(value) > 0
+    and all(options.is_integer(seed) for seed in value)
+    and len(set(value)) == len(value),
+    "a non-empty list of distinct integers",
 )
-# Per-network overrides a profile may set in `network_options`.
-NETWORK_OPTIONS = (
-    "width",
-    "epochs",
-    "batch_size",
-    "augmentation",
-    "per_class_train",
-    "batch_norm_momentum",
-    "dropout_scale",
-    "optimizer",
-    "learning_rate",
-    "schedule",
+CLASSES = options.Check(
+    lambda value: isinstance(value, (list, tuple)) and all(options.is_integer(c) for c in value),
+    "a list of class indices",
 )
+THRESHOLDS = options.Check(
+    lambda value: isinstance(value, (list, tuple, dict)), "a list of budgets th, or {attack: [th, ...]}"
+)
+NETWORK_OVERRIDES = options.Check(
+    lambda value: isinstance(value, dict) and all(isinstance(overrides, dict) for overrides in value.values()),
+    "a dict {network: {option: value}}",
+)
+PROBABILITY = options.Check(lambda value: options.is_real(value) and 0 < value < 1, "a number in (0, 1)")
 
 
-@dataclasses.dataclass
-class Study:
-    """The parameters shared by every notebook (see notebooks/profiles/*.yaml)."""
+@dataclasses.dataclass(kw_only=True)
+class StudyOptions(options.Options):
+    """Study: the dataset, networks, classes, seeds and attacks, run where, written where."""
 
-    profile: str = "quick"  # names the figures/<profile>/ and tables/<profile>/ folders
-    dataset: str = "fashion_mnist"  # cifar10, cifar100, mnist, fashion_mnist or npz:PATH
-    networks: list = dataclasses.field(default_factory=lambda: ["lenet"])  # any of rzs.models.list_models()
-    excluded_classes: list | None = None  # None: every class
-    per_class_train: int | None = None  # None: the whole training set
-    per_class_test: int | None = None  # test images per class (None: all)
-    width: float = 1.0  # channel multiplier; 1.0: the networks as the authors built them
-    epochs: int | None = None  # None: the authors' recipe
-    batch_size: int | None = None  # None: the authors' recipe
-    augmentation: bool | None = None  # None: the recipe's (flips + 1/8 shifts)
-    precision: str = "float32"  # training precision: float32, mixed_bfloat16 or mixed_float16
-    # Recipe overrides for short runs (rzs.training.TrainingSpec); None keeps the recipe's.
-    batch_norm_momentum: float | None = None  # None: Keras' 0.99, as the authors; short CPU runs need about 0.9
-    dropout_scale: float | None = None  # None: the networks' dropout; 0 turns it off
-    optimizer: str | None = None  # None: the recipe's; or sgd / adam
-    learning_rate: float | None = None  # None: the recipe's
-    schedule: str | None = None  # None: the recipe's; cosine (per-step decay to 0) or warmup_cosine
-    network_options: dict = dataclasses.field(default_factory=dict)  # per-network overrides, e.g. {"vit": {"epochs": 10}}
-    seeds: list = dataclasses.field(default_factory=lambda: [0])  # training and attack seeds; every model and table for each
-    workers: int = 1  # results computed at once, each in its own process
-    backend: str = "local"  # local (subprocesses), inline or ray (pip install rzs[ray])
-    results_dir: str = "../results"  # the run store
-    figures_dir: str = "../figures"  # figures go to <figures_dir>/<profile>/
-    tables_dir: str = "../tables"  # tables go to <tables_dir>/<profile>/
-    # Metric options (docs/metrics.md): DBM's power q, AM's distance and reduction, and
-    # whether the soft labels of test or train images are measured.
-    metric_q: float = 2  # DBM's power q (docs/metrics.md)
-    am_distance: str = "l1"  # AM's distance: l1 or l2
-    am_reduce: str = "image"  # AM's reduction: image or mean (docs/metrics.md)
-    metric_images: str = "test"  # soft labels of the excluded class's test or train images
-    calibration: str = "none"  # none, or temperature: DBM, AM, embedded DBI also on calibrated soft labels
-    # Attacks (rzs.robustness): which, at which budgets th, on how many of the first test
-    # images, with which black-box search and budget (the authors': CMA-ES, 400 x 100).
-    attacks: list = dataclasses.field(default_factory=lambda: ["pixel", "threshold"])  # any of rzs.attacks.list_attacks(): also square, sparse_rs, fgsm, bim, pgd, carlini_wagner_l2, deepfool
-    thresholds: list | dict = dataclasses.field(default_factory=lambda: [1, 3, 5, 10])  # th for every attack, or {attack: [th, ...]}: pixels changed (pixel, sparse_rs) or largest change on 0-255 (others)
-    attack_images: int = 100  # the first test images are attacked (the authors: 1000)
-    attack_strategy: str = "cmaes"  # cmaes or de
-    attack_population: int = 400  # candidates per generation (the authors: 400)
-    attack_generations: int = 100  # generations per image and th (the authors: 100)
-    attack_fitness: str = "margin"  # margin (log-margin from logits) or probability (the authors'); docs/attacks.md
-    attack_stop_on_convergence: bool = False  # True: cma's flat-fitness tolerances may end a search before its budget
-    attack_gradient_loss: str = "cross_entropy"  # fgsm, bim, pgd: cross_entropy or margin, from the logits
-    attack_random_start: bool = False  # pgd: start from a random point of the eps-ball (False: pgd is bim)
-    attack_queries: int = 10000  # square, sparse_rs: queries per image and th (the papers' 10,000)
-    # Defences (rzs.defences): which, and on which networks (None: every network).
-    defences: list = dataclasses.field(default_factory=list)  # any of rzs.defences.list_defences()
-    defence_networks: list | None = None  # None: every network of the study
-    defence_attacks: list | None = None  # attacks run on the defended arms; None: every attack of attacks
-    null_control: bool = True  # defence tables also test vanilla retrained with seed + 1 (docs/analysis.md)
-    alpha: float = 0.05  # significance level of the summary's verdicts
+    profile: str = option("quick", options.NAME)  # names the figures/<profile>/ and tables/<profile>/ folders
+    dataset: str = option("fashion_mnist", options.DATASET)  # cifar10, cifar100, mnist, fashion_mnist or npz:PATH
+    networks: list = option(default_factory=lambda: ["lenet"], check=options.list_of(models.list_models))  # any of rzs.models.list_models()
+    excluded_classes: list | None = option(None, options.optional(CLASSES))  # None: every class
+    network_options: dict = option(default_factory=dict, check=NETWORK_OVERRIDES)  # per-network overrides, e.g. {"vit": {"epochs": 10}}
+    seeds: list = option(default_factory=lambda: [0], check=SEEDS)  # training and attack seeds; every model and table for each
+    attacks: list = option(default_factory=lambda: ["pixel", "threshold"], check=options.list_of(attack_registry.list_attacks))  # any of rzs.attacks.list_attacks(): also square, sparse_rs, fgsm, bim, pgd, carlini_wagner_l2, deepfool
+    thresholds: list | dict = option(default_factory=lambda: [1, 3, 5, 10], check=THRESHOLDS)  # th for every attack, or {attack: [th, ...]}: pixels changed (pixel, sparse_rs) or largest change on 0-255 (others)
+    workers: int = option(1, options.POSITIVE_INTEGER)  # results computed at once, each in its own process
+    backend: str = option("local", options.one_of(lambda: sorted(runner.BACKENDS)))  # local (subprocesses), inline or ray (pip install rzs[ray])
+    results_dir: str = option("results", options.NAME)  # the run store; a relative path is relative to the repository
+    figures_dir: str = option("figures", options.NAME)  # figures go to <figures_dir>/<profile>/
+    tables_dir: str = option("tables", options.NAME)  # tables go to <tables_dir>/<profile>/
+    alpha: float = option(0.05, PROBABILITY)  # significance level of the summary's verdicts
+
+
+# Every parameter of a study, group by group, in the order of the notebooks' parameters cells.
+PARAMETER_GROUPS = (StudyOptions, *options.OPTION_GROUPS)
+
+
+@dataclasses.dataclass(kw_only=True)
+class Study(options.flattened(*PARAMETER_GROUPS)):
+    """The parameters shared by every notebook (see notebooks/profiles/*.yaml).
+
+    Its fields are those of `PARAMETER_GROUPS`, side by side: `StudyOptions`
+    and the groups of `rzs.options` (attack options prefixed `attack_`), each
+    with its default and check where it is declared.
+    """
 
     @classmethod
     def from_namespace(cls, namespace):
@@ -115,77 +90,31 @@ class Study:
         return study
 
     def validate(self):
-        available = models.list_models()
-        if not isinstance(self.networks, (list, tuple)) or not self.networks:
-            raise ValueError(f"networks must be a non-empty list, received {self.networks!r}.")
-        unknown = [name for name in self.networks if name not in available]
-        if unknown:
-            raise ValueError(f"networks {unknown} do not exist. Available: {available}.")
-        for network, options in self.network_options.items():
-            if network not in available:
-                raise ValueError(f"network_options names unknown network {network!r}.")
-            extra = sorted(set(options) - set(NETWORK_OPTIONS))
-            if extra:
-                raise ValueError(
-                    f"network_options[{network!r}] has unknown keys {extra}; allowed: {NETWORK_OPTIONS}."
-                )
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, received {self.precision!r}.")
-        if self.backend not in runner.BACKENDS:
-            raise ValueError(f"backend must be one of {sorted(runner.BACKENDS)}, received {self.backend!r}.")
+        """Check every parameter before any compute: each on its own where it is declared, then
+        those that depend on others, then every spec the study would compute."""
+        options.validate_fields(self)
+        self._validate_relations()
+        for network, overrides in self.network_options.items():
+            _validate_network_options(network, overrides)
+        # Building every spec checks the values that depend on the attack or defence (th, ...).
+        self.attack_specs()
+        for defence in self.defences:
+            self.attack_specs(self.defended_networks(), defence)
+
+    def _validate_relations(self):
         num_classes = self.num_classes
         if self.excluded_classes is not None:
-            bad = [c for c in self.excluded_classes if not isinstance(c, int) or not 0 <= c < num_classes]
+            bad = [c for c in self.excluded_classes if not 0 <= c < num_classes]
             if bad:
                 raise ValueError(
-                    f"excluded_classes {bad} are out of range for {self.dataset!r} "
-                    f"(classes 0..{num_classes - 1})."
+                    f"excluded_classes must be classes of {self.dataset!r} (0..{num_classes - 1}), "
+                    f"received {bad} among {self.excluded_classes!r}."
                 )
-        if self.am_distance not in metrics.DISTANCE_ORDERS:
+        if self.defence_networks is not None and not set(self.defence_networks) <= set(self.networks):
             raise ValueError(
-                f"am_distance must be one of {list(metrics.DISTANCE_ORDERS)}, received {self.am_distance!r}."
+                f"defence_networks must be None or networks of {list(self.networks)}, received {self.defence_networks!r}."
             )
-        if self.am_reduce not in metrics.REDUCTIONS:
-            raise ValueError(f"am_reduce must be one of {list(metrics.REDUCTIONS)}, received {self.am_reduce!r}.")
-        if not isinstance(self.metric_q, (int, float)) or not self.metric_q > 0:
-            raise ValueError(f"metric_q must be a number > 0, received {self.metric_q!r}.")
-        if self.calibration not in CALIBRATIONS:
-            raise ValueError(f"calibration must be one of {list(CALIBRATIONS)}, received {self.calibration!r}.")
-        if (
-            not isinstance(self.seeds, (list, tuple))
-            or not self.seeds
-            or any(isinstance(seed, bool) or not isinstance(seed, int) for seed in self.seeds)
-            or len(set(self.seeds)) != len(self.seeds)
-        ):
-            raise ValueError(f"seeds must be a non-empty list of distinct integers, received {self.seeds!r}.")
-        if self.metric_images not in ("test", "train"):
-            raise ValueError(f"metric_images must be 'test' or 'train', received {self.metric_images!r}.")
-        if not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must be a number in (0, 1), received {self.alpha!r}.")
-        if not isinstance(self.null_control, bool):
-            raise ValueError(f"null_control must be True or False, received {self.null_control!r}.")
-        if NULL_CONTROL in self.defences:
-            raise ValueError(f"defences must not name {NULL_CONTROL!r}, the null control's label; received {self.defences!r}.")
-        if self.defence_networks is not None:
-            unknown = [name for name in self.defence_networks if name not in self.networks]
-            if unknown:
-                raise ValueError(
-                    f"defence_networks {unknown} are not among networks {list(self.networks)}."
-                )
-        if self.attack_fitness not in robustness.FITNESSES:
-            raise ValueError(
-                f"attack_fitness must be one of {list(robustness.FITNESSES)}, received {self.attack_fitness!r}."
-            )
-        if self.attack_gradient_loss not in robustness.GRADIENT_LOSSES:
-            raise ValueError(
-                f"attack_gradient_loss must be one of {list(robustness.GRADIENT_LOSSES)}, "
-                f"received {self.attack_gradient_loss!r}."
-            )
-        if self.defence_attacks is not None and (
-            not isinstance(self.defence_attacks, (list, tuple))
-            or not self.defence_attacks
-            or not set(self.defence_attacks) <= set(self.attacks)
-        ):
+        if self.defence_attacks is not None and not set(self.defence_attacks) <= set(self.attacks):
             raise ValueError(
                 f"defence_attacks must be None or a non-empty list of attacks of {list(self.attacks)}, "
                 f"received {self.defence_attacks!r}."
@@ -195,20 +124,6 @@ class Study:
                 f"thresholds, given per attack, must name every attack of {list(self.attacks)}; "
                 f"received {self.thresholds!r}."
             )
-        for name in ("workers", "attack_images", "attack_population", "attack_generations", "attack_queries"):
-            _check_positive_integer(getattr(self, name), name)
-        for name in ("per_class_train", "per_class_test", "epochs", "batch_size"):
-            if getattr(self, name) is not None:
-                _check_positive_integer(getattr(self, name), name, "None or ")
-        if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) or not self.width > 0:
-            raise ValueError(f"width must be a number > 0, received {self.width!r}.")
-        for name in ("attack_stop_on_convergence", "attack_random_start"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be true or false, received {getattr(self, name)!r}.")
-        # Building every spec checks the remaining values (epochs, batch_size, th, defences, ...).
-        self.attack_specs()
-        for defence in self.defences:
-            self.attack_specs(self.defended_networks(), defence)
 
     @property
     def num_classes(self):
@@ -220,19 +135,19 @@ class Study:
 
     @property
     def store(self):
-        return RunStore(self.results_dir)
+        return RunStore(options.project_path(self.results_dir))
 
     def spec_options(self, network, defence=None, seed=None):
         """The TrainingSpec options of `network` for `seed` (default: the first of `seeds`)."""
-        options = {name: getattr(self, name) for name in TRAINING_OPTIONS}
-        options.update(self.network_options.get(network, {}))
-        options["seed"] = self.seeds[0] if seed is None else seed
+        spec_options = {field.name: getattr(self, field.name) for field in dataclasses.fields(options.TrainingOptions)}
+        spec_options.update(self.network_options.get(network, {}))
+        spec_options["seed"] = self.seeds[0] if seed is None else seed
         if defence == NULL_CONTROL:
             # The null control is a vanilla network retrained with the next seed.
-            options["seed"] += 1
+            spec_options["seed"] += 1
         elif defence is not None:
-            options["defence"] = defence
-        return options
+            spec_options["defence"] = defence
+        return spec_options
 
     def model_specs(self, network, defence=None, seed=None):
         """Per seed (default: each of `seeds` in turn), the leave-one-out specs of `network` for
@@ -397,7 +312,7 @@ class Study:
         values.append(
             accuracy[accuracy["excluded_class"].isna()]
             .rename(columns={"test_accuracy": "value"})
-            .assign(quantity="test accuracy")
+            .assign(quantity=tables.TEST_ACCURACY_QUANTITY)
         )
         if attacks:
             summary = self.attack_summary()
@@ -423,21 +338,18 @@ class Study:
                 model=dataclasses.asdict(self.full_spec(network, defence, seed)),
                 attack=attack,
                 thresholds=tuple(self.attack_thresholds(attack)),
-                images=self.attack_images,
-                strategy=self.attack_strategy,
-                population=self.attack_population,
-                generations=self.attack_generations,
                 seed=seed,
-                fitness=self.attack_fitness,
-                stop_on_convergence=self.attack_stop_on_convergence,
-                gradient_loss=self.attack_gradient_loss,
-                random_start=self.attack_random_start,
-                queries=self.attack_queries,
+                **self.attack_options(),
             )
             for network in networks or self.networks
             for seed in self.seeds
             for attack in (self.attacks_for(defence) if attacks is None else attacks)
         ]
+
+    def attack_options(self):
+        """The `rzs.options.AttackOptions` of every attack spec, from the study's `attack_*`."""
+        prefix = options.AttackOptions.prefix
+        return {field.name: getattr(self, prefix + field.name) for field in dataclasses.fields(options.AttackOptions)}
 
     def attack_thresholds(self, attack):
         """The budgets th at which `attack` runs: `thresholds`, or its entry when that is a dict."""
@@ -510,7 +422,7 @@ class Study:
             accuracy = accuracy[accuracy["excluded_class"].isna()].rename(columns={"test_accuracy": "value"})
             if defence == NULL_CONTROL:
                 accuracy = accuracy.assign(seed=accuracy["seed"] - 1)
-            network_rows.append(accuracy.assign(quantity="test accuracy")[["network", "seed", "defence", "quantity", "value"]])
+            network_rows.append(accuracy.assign(quantity=tables.TEST_ACCURACY_QUANTITY)[["network", "seed", "defence", "quantity", "value"]])
         return pd.concat(class_rows, ignore_index=True), pd.concat(network_rows, ignore_index=True)
 
     def defence_attack_tables(self):
@@ -570,13 +482,13 @@ class Study:
 
     def figure_path(self, name):
         """Where figure `name` goes (PNG and PDF share the stem)."""
-        directory = Path(self.figures_dir) / self.profile
+        directory = options.project_path(self.figures_dir) / self.profile
         directory.mkdir(parents=True, exist_ok=True)
         return directory / name
 
     def save_table(self, frame, name, float_format="%.4g"):
         """Write `frame` as CSV and Markdown to tables/<profile>/; returns the CSV path."""
-        directory = Path(self.tables_dir) / self.profile
+        directory = options.project_path(self.tables_dir) / self.profile
         directory.mkdir(parents=True, exist_ok=True)
         csv_path = directory / f"{name}.csv"
         frame.to_csv(csv_path, index=False, float_format=float_format)
@@ -586,6 +498,13 @@ class Study:
         return csv_path
 
 
-def _check_positive_integer(value, name, also_allowed=""):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be {also_allowed}a positive integer, received {value!r}.")
+def _validate_network_options(network, overrides):
+    """One network's `network_options`: training options only, each passing its own check."""
+    models.get_spec(network)  # raises a ValueError naming the networks
+    checks = {field.name: field.metadata["check"] for field in dataclasses.fields(options.TrainingOptions)}
+    for name, value in overrides.items():
+        if name not in NETWORK_OPTIONS:
+            raise ValueError(
+                f"network_options[{network!r}] keys must be among {list(NETWORK_OPTIONS)}, received {name!r}."
+            )
+        checks[name](value, f"network_options[{network!r}][{name!r}]")

@@ -10,40 +10,29 @@ import keras
 import numpy as np
 
 from rzs import data as rzs_data
-from rzs import defences, models, pipeline, reproducibility
+from rzs import defences, models, options, pipeline, reproducibility
+from rzs.runner import worker
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-OPTIONAL_FIELDS = (
-    "defence",
-    "batch_norm_momentum",
-    "dropout_scale",
-    "optimizer",
-    "learning_rate",
-    "schedule",
-)
-OPTIMIZERS = ("sgd", "adam")
-# "cosine": the learning rate falls from its initial value to 0 along a half
-# cosine, step by step (keras.optimizers.schedules.CosineDecay). Short runs
-# need the decay the authors' piecewise schedules only reach after 100 epochs.
-# "warmup_cosine": the same, after a linear rise from 0 over the first
-# `WARMUP_FRACTION` of the steps. AllConv needs it: its class maps pass through
-# a ReLU, and a full learning rate from the first step pushes a class's map
-# below 0 everywhere, after which that class gets no gradient and is never
-# predicted (BENCHMARKS.md, "AllConv's dead classes").
-# Both run per step, in the optimizer, not in a per-epoch callback.
-SCHEDULES = ("cosine", "warmup_cosine")
+# Names kept here for the callers that read them from rzs.training; declared in rzs.options.
+PRECISIONS, OPTIMIZERS, SCHEDULES = options.PRECISIONS, options.OPTIMIZERS, options.SCHEDULES
 # The warm-up measured for AllConv (BENCHMARKS.md); linear warm-up over the first
 # 5-10% of training is the usual choice since Goyal et al. (2017).
 WARMUP_FRACTION = 0.1
+# The fields of the first stored models' cache keys. Any field added since leaves its key out
+# while at its default, so that the results stored before it keep their keys.
+FIRST_KEY_FIELDS = (
+    "network", "dataset", "excluded", "per_class_train", "per_class_test", "width",
+    "epochs", "batch_size", "augmentation", "seed", "precision",
+)
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainingSpec:
+class TrainingSpec(options.TrainingOptions):
     """Everything that determines one trained model, and so its cache key.
 
-    `None` for `epochs`, `batch_size` and `augmentation` means the recipe's
-    value; `excluded=None` trains the full N-class model; `defence` is a name
-    from `rzs.defences.list_defences()`, or None for the vanilla network.
+    The options (`rzs.options.TrainingOptions`, keyword only) are a study's;
+    `excluded=None` trains the full N-class model; `defence` is a name from
+    `rzs.defences.list_defences()`, or None for the vanilla network.
 
     `batch_norm_momentum` replaces the momentum of every BatchNormalization
     layer (None keeps Keras' 0.99, the authors' value). Short runs need a
@@ -57,79 +46,36 @@ class TrainingSpec:
     chance for a 3-epoch run, and reaches 86% without dropout.
 
     `optimizer`, `learning_rate` and `schedule` replace the recipe's (None
-    keeps it); switching to SGD uses Nesterov momentum 0.9, as every SGD
-    recipe of the authors does. CPU profiles use them to reach a useful
-    accuracy in a few epochs; see `SCHEDULES`.
+    keeps it); switching to SGD uses the recipe's default Nesterov momentum
+    0.9, as every SGD recipe of the authors does. CPU profiles use them to
+    reach a useful accuracy in a few epochs; see `rzs.options.SCHEDULES`.
     """
 
     network: str
     dataset: str
     excluded: int | None = None
-    per_class_train: int | None = None
-    per_class_test: int | None = None
-    width: float = 1.0
-    epochs: int | None = None
-    batch_size: int | None = None
-    augmentation: bool | None = None
     seed: int = 0
-    precision: str = "float32"
     defence: str | None = None
-    batch_norm_momentum: float | None = None
-    dropout_scale: float | None = None
-    optimizer: str | None = None
-    learning_rate: float | None = None
-    schedule: str | None = None
 
     kind = "model"
 
     def __post_init__(self):
         models.get_spec(self.network)  # raises a ValueError naming unknown networks
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, received {self.precision!r}.")
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if value is not None and not (_is_integer(value) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer or None, received {value!r}.")
-        if not _is_integer(self.seed):
+        self.validate()
+        if not options.is_integer(self.seed):
             raise ValueError(f"seed must be an integer, received {self.seed!r}.")
-        momentum = self.batch_norm_momentum
-        if momentum is not None and not (_is_real(momentum) and 0 <= momentum < 1):
-            raise ValueError(
-                f"batch_norm_momentum must be a number in [0, 1) or None, received {momentum!r}."
-            )
-        scale = self.dropout_scale
-        if scale is not None and not (_is_real(scale) and 0 <= scale <= 1):
-            raise ValueError(f"dropout_scale must be a number in [0, 1] or None, received {scale!r}.")
-        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS} or None, received {self.optimizer!r}.")
-        rate = self.learning_rate
-        if rate is not None and not (_is_real(rate) and rate > 0):
-            raise ValueError(f"learning_rate must be a positive number or None, received {rate!r}.")
-        if self.schedule is not None and self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES} or None, received {self.schedule!r}.")
         self.get_defence()  # raises a ValueError naming unknown defences
 
     def recipe(self):
-        """The network's recipe with this spec's overrides applied."""
-        recipe = models.get_recipe(self.network)
-        if self.epochs is not None:
-            recipe["epochs"] = self.epochs
-        if self.batch_size is not None:
-            recipe["batch_size"] = self.batch_size
-        if self.augmentation is not None:
-            recipe["augmentation"] = self.augmentation
-        if self.optimizer is not None and self.optimizer != recipe["optimizer"]:
-            recipe["optimizer"] = self.optimizer
-            if self.optimizer == "sgd":
-                recipe.update(momentum=0.9, nesterov=True)
-            else:
-                recipe.pop("momentum", None)
-                recipe.pop("nesterov", None)
-        if self.learning_rate is not None:
-            recipe["learning_rate"] = float(self.learning_rate)
-        if self.schedule is not None:
-            recipe["schedule"] = {"kind": self.schedule}
-        return recipe
+        """The network's recipe with this spec's overrides applied, as the dict of the cache key."""
+        recipe = models.get_spec(self.network).recipe
+        overrides = {"epochs": self.epochs, "batch_size": self.batch_size, "augmentation": self.augmentation}
+        overrides["optimizer"] = self.optimizer
+        overrides["learning_rate"] = None if self.learning_rate is None else float(self.learning_rate)
+        overrides["schedule"] = None if self.schedule is None else {"kind": self.schedule}
+        return dataclasses.replace(
+            recipe, **{name: value for name, value in overrides.items() if value is not None}
+        ).config()
 
     def config(self):
         """The JSON config that names this model in the run store."""
@@ -138,11 +84,9 @@ class TrainingSpec:
         defence = self.get_defence()
         if defence is not None:
             fields["defence"] = defence.config()
-        # Options added after the first results were stored leave their key out
-        # at the default, so that those results keep their cache keys.
-        for name in OPTIONAL_FIELDS:
-            if fields[name] is None:
-                del fields[name]
+        for field in dataclasses.fields(self):
+            if field.name not in FIRST_KEY_FIELDS and getattr(self, field.name) == field.default:
+                del fields[field.name]
         return fields
 
     def get_defence(self):
@@ -160,16 +104,6 @@ class TrainingSpec:
         if self.excluded is None:
             return dataset, None
         return dataset, rzs_data.leave_one_out(dataset, self.excluded)
-
-
-# Plain Python numbers only, since specs become JSON cache keys; and not bools, which Python
-# counts as integers: a field given True is a mistake, not 1.
-def _is_integer(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass
@@ -325,10 +259,6 @@ class _CompiledStep:
     initial_optimizer_values: list
 
 
-# At most one, the last: the leave-one-out models of a network come one after another.
-_last_compiled_step = None
-
-
 def _compiled_for(spec, training_model, build_twin, recipe, steps):
     """(A compiled model holding `training_model`'s initial state, whether it was reused).
 
@@ -338,9 +268,10 @@ def _compiled_for(spec, training_model, build_twin, recipe, steps):
     number of steps (a per-step schedule's length is part of the graph).
     Otherwise a twin from `build_twin()` (a (training model, loss) pair like
     `training_model`'s), compiled and kept for the next call: never
-    `training_model` itself, whose variables the caller keeps.
+    `training_model` itself, whose variables the caller keeps. The compiled
+    model is this process's `rzs.runner.worker.WorkerState.compiled_step`.
     """
-    global _last_compiled_step
+    state = worker.PROCESS_STATE
     config = spec.config()
     del config["excluded"]
     key = json.dumps(
@@ -351,10 +282,10 @@ def _compiled_for(spec, training_model, build_twin, recipe, steps):
         },
         sort_keys=True,
     )
-    previous = _last_compiled_step
+    previous = state.compiled_step
     reused = previous is not None and previous.key == key
     if not reused:
-        _last_compiled_step = None  # frees the previous graph before the next is built
+        state.compiled_step = None  # frees the previous graph before the next is built
         # The twin's initialisers draw seeds from Python's and NumPy's global generators;
         # restoring them leaves the rest of the run as it would be without the twin.
         python_state, numpy_state = random.getstate(), np.random.get_state()
@@ -363,7 +294,7 @@ def _compiled_for(spec, training_model, build_twin, recipe, steps):
         np.random.set_state(numpy_state)
         _compile(twin, twin_loss, recipe, steps)
         initial_values = [keras.ops.convert_to_numpy(v) for v in twin.optimizer.variables]
-        previous = _last_compiled_step = _CompiledStep(key, twin, initial_values)
+        previous = state.compiled_step = _CompiledStep(key, twin, initial_values)
     _copy_variables(training_model, previous.training_model)
     optimizer = previous.training_model.optimizer
     for variable, value in zip(optimizer.variables, previous.initial_optimizer_values, strict=True):

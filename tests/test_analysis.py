@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats import multitest
 
-from rzs import analysis, metrics
+from rzs import analysis, metrics, tables
 
 STUDIES = 1000
 NETWORKS = 12
@@ -307,7 +307,8 @@ def test_defence_analysis_gives_the_figure_values_and_the_tests_from_one_computa
          .assign(seed=seed, defence=defence)
          for network in networks for seed in (0, 1) for defence in arms], ignore_index=True)
     network_values = pd.DataFrame(
-        [{"network": network, "seed": seed, "defence": defence, "quantity": "test accuracy", "value": rng.uniform()}
+        [{"network": network, "seed": seed, "defence": defence, "quantity": tables.TEST_ACCURACY_QUANTITY,
+          "value": rng.uniform()}
          for network in networks for seed in (0, 1) for defence in arms])
     values, tests = analysis.defence_analysis(class_values, attack_tables, network_values,
                                               resamples=RESAMPLES, permutations=PERMUTATIONS)
@@ -336,3 +337,16 @@ def test_the_null_control_is_vanilla_retrained_with_the_next_seed():
                                  null_control=False).defence_arms() == ["label_smoothing"]
     with pytest.raises(ValueError, match="null_control must be True or False, received 'yes'"):
         Study.from_parameters(networks=["lenet"], null_control="yes")
+
+
+def test_check_columns_names_the_table_and_its_missing_columns():
+    summary = pd.DataFrame({tables.NETWORK: ["lenet"], tables.ATTACK: ["pixel"], tables.TH: [1]})
+    message = (f"attack_summary must have columns {list(tables.ATTACK_SUMMARY)}, received "
+               f"['network', 'attack', 'th']: missing ['images', 'attack_accuracy', 'correct_images', "
+               f"'attack_accuracy_on_correct'].")
+    with pytest.raises(ValueError) as raised:
+        analysis.attack_accuracy_intervals(summary)
+    assert str(raised.value) == message
+    with pytest.raises(ValueError, match="^outcomes must be a pandas DataFrame, received dict.$"):
+        tables.check_columns({}, tables.OUTCOME_VALUES, "outcomes")
+    tables.check_columns(summary, [tables.NETWORK, tables.TH], "summary")

@@ -33,7 +33,7 @@ def test_list_attacks_filters_by_threat_model_and_search():
 def test_unknown_attack_and_duplicate_registration_are_errors():
     with pytest.raises(ValueError, match=r"attack must be one of \[.*'square'.*\], received 'sqare'"):
         attack_spec("sqare")
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ValueError, match="attack names must be unique, received 'pixel' a second time"):
         registry.register(attacks.get_attack("pixel"))
     with pytest.raises(ValueError, match="threat_model must be one of"):
         registry.AttackEntry("new", attacks.pixel_attack, threat_model="l1", search="evolutionary")

@@ -9,8 +9,16 @@ import tarfile
 import numpy as np
 import pytest
 
-from rzs import data
+from rzs import data, registry
 from rzs.data import catalog
+
+
+def _replace_source(monkeypatch, source):
+    """Point the dataset registry at `source` in place of the canonical entry of its name."""
+    datasets = registry.Registry("dataset", also_accepted=catalog.DATASETS.also_accepted)
+    for name in catalog.list_datasets():
+        datasets.register(name, source if name == source.name else catalog.get_source(name))
+    monkeypatch.setattr(catalog, "DATASETS", datasets)
 
 
 def _idx_bytes(array):
@@ -34,7 +42,7 @@ def _write_idx_dataset(directory, monkeypatch, num_train=30, num_test=20, gzippe
         path = directory / (name + (".gz" if gzipped else ""))
         path.write_bytes(gzip.compress(content) if gzipped else content)
         files[role] = (name, hashlib.sha256(content).hexdigest())
-    monkeypatch.setitem(catalog.SOURCES, "mnist", dataclasses.replace(catalog.MNIST, files=files))
+    _replace_source(monkeypatch, dataclasses.replace(catalog.MNIST, files=files))
     return arrays
 
 
@@ -64,9 +72,7 @@ def _write_cifar_archive(path, monkeypatch, per_batch=4):
             info = tarfile.TarInfo(f"cifar-10-batches-py/{member}")
             info.size = len(content)
             tar.addfile(info, io.BytesIO(content))
-    monkeypatch.setitem(
-        catalog.SOURCES, "cifar10", dataclasses.replace(catalog.CIFAR10, members=expected.pop("md5"))
-    )
+    _replace_source(monkeypatch, dataclasses.replace(catalog.CIFAR10, members=expected.pop("md5")))
     return expected
 
 
@@ -113,10 +119,10 @@ def test_cifar_extracted_folder_loader(empty_data_dir, monkeypatch, tmp_path):
 
 def test_corrupted_cifar_member_is_refused(empty_data_dir, monkeypatch):
     _write_cifar_archive(empty_data_dir / "cifar-10-python.tar.gz", monkeypatch)
-    source = catalog.SOURCES["cifar10"]
+    source = catalog.get_source("cifar10")
     name, _ = source.members["test"]
     members = {**source.members, "test": (name, "0" * 32)}
-    monkeypatch.setitem(catalog.SOURCES, "cifar10", dataclasses.replace(source, members=members))
+    _replace_source(monkeypatch, dataclasses.replace(source, members=members))
     with pytest.raises(data.ChecksumError, match="test_batch"):
         data.load_dataset("cifar10")
 
@@ -139,7 +145,7 @@ def test_missing_files_offline_say_where_to_put_them(empty_data_dir):
 
 
 def test_unknown_dataset_name_lists_the_choices():
-    with pytest.raises(ValueError, match="imagenet.*cifar10.*npz:PATH"):
+    with pytest.raises(ValueError, match=r"dataset must be one of \[.*'cifar10'.*'npz:PATH'\], received 'imagenet'\."):
         data.load_dataset("imagenet")
 
 

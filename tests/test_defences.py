@@ -53,7 +53,7 @@ def test_registry_holds_the_papers_defences_with_sourced_defaults():
 
 
 def test_spec_rejects_unknown_defences_listing_the_choices():
-    with pytest.raises(ValueError, match="'median'.*spatial_smoothing"):
+    with pytest.raises(ValueError, match=r"^defence must be one of \[.*'spatial_smoothing'.*\], received 'median'\.$"):
         TrainingSpec("lenet", "fashion_mnist", defence="median")
 
 

@@ -114,7 +114,7 @@ def test_captions_come_from_the_run(tmp_path):
 def test_readme_tables_come_from_run_records(tmp_path):
     _run(tmp_path)
     tables = report.readme_tables(tmp_path / "outputs")
-    assert "| `smoke`" in tables and "2026-12-01" in tables and "0123456 (dirty)" in tables
+    assert "| `smoke -p seeds [1]`" in tables and "2026-12-01" in tables and "0123456 (dirty)" in tables
     assert "01 1 min 15 s / 06 4 s" in tables and "| lenet" in tables and "0.812" in tables
     assert "No run records" in report.readme_tables(tmp_path / "nothing")
 
@@ -125,8 +125,40 @@ def test_readme_tables_are_written_between_the_markers(tmp_path):
     readme.write_text(f"intro\n{report.README_BEGIN}\nold numbers\n{report.README_END}\nrest\n")
     report.write_readme_tables(readme, tmp_path / "outputs")
     text = readme.read_text()
-    assert "old numbers" not in text and "| `smoke`" in text
+    assert "old numbers" not in text and "| `smoke -p seeds [1]`" in text
     assert text.startswith("intro\n") and text.endswith(f"{report.README_END}\nrest\n")
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="must hold the lines"):
         report.write_readme_tables(readme, tmp_path / "outputs")
+
+
+def _primary_and_defence_tables(tables, verdict, null_p):
+    pd.DataFrame({
+        "metric": ["DBM", "AM"], "attack": ["pixel", "pixel"], "n": [12, 12], "value": [0.5, 0.2],
+        "ci_low": [0.1, -0.3], "ci_high": [0.8, 0.6], "p": [0.01, 0.3], "p_adjusted": [0.02, 0.3],
+        "verdict": [verdict, "inconclusive"],
+    }).to_csv(tables / "primary-tests.csv", index=False)
+    pd.DataFrame({
+        "defence": ["label_smoothing", "null_control"], "quantity": ["DBM", "DBM"], "n": [2, 2],
+        "value": [-0.1, 0.01], "ci_low": [-0.2, -0.05], "ci_high": [0.0, 0.06], "p": [0.5, null_p],
+        "p_adjusted": [0.5, null_p], "significant": [False, False], "null_control": [False, True],
+    }).to_csv(tables / "defence-tests.csv", index=False)
+
+
+def test_readme_sets_runs_of_one_profile_side_by_side_with_their_null_controls(tmp_path):
+    first, second = tmp_path / "seed0", tmp_path / "seed1"
+    _run(first), _run(second)
+    _primary_and_defence_tables(first / "tables" / "smoke", "supported", 0.75)
+    _primary_and_defence_tables(second / "tables" / "smoke", "inconclusive", 0.5)
+    record = json.loads((first / "outputs" / "smoke" / "run.json").read_text())
+    record["overridden"], record["started"] = {}, "2026-11-30T10:00:00+00:00"
+    (first / "outputs" / "smoke" / "run.json").write_text(json.dumps(record))
+    tables = report.readme_tables([first / "outputs", second / "outputs"])
+    assert tables.index("| `smoke` ") < tables.index("| `smoke -p seeds [1]` ")  # oldest first
+    side_by_side = tables[tables.index("side by side"):]
+    dbm = next(line for line in side_by_side.splitlines() if line.startswith("| DBM"))
+    assert "+0.50 [+0.10, +0.80]" in dbm and "supported" in dbm and dbm.rstrip(" |").endswith("no")
+    am = next(line for line in side_by_side.splitlines() if line.startswith("| AM"))
+    assert am.rstrip(" |").endswith("yes")
+    null_rows = [line for line in tables.splitlines() if "+0.01 [-0.05, +0.06]" in line]
+    assert len(null_rows) == 2 and all("False" in line for line in null_rows)

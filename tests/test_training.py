@@ -42,6 +42,9 @@ def test_exponential_and_constant_schedules():
         ("optimizer", "rmsprop"),
         ("learning_rate", 0),
         ("schedule", "linear"),
+        ("width", 0),
+        ("per_class_train", -1),
+        ("augmentation", "yes"),
     ],
 )
 def test_spec_rejects_bad_values_naming_them(field, value):
@@ -92,7 +95,7 @@ def test_warmup_cosine_schedule_rises_for_a_tenth_of_the_run_then_decays_to_zero
     np.testing.assert_allclose(rates, [0.0, 0.005, 0.01, 0.005, 0.0], atol=1e-7)
     with pytest.raises(ValueError, match="warmup_cosine schedule needs the run's number of steps"):
         training.make_optimizer(recipe)
-    with pytest.raises(ValueError, match="schedule must be one of"):
+    with pytest.raises(ValueError, match="schedule must be None or one of"):
         TrainingSpec("allconv", "fashion_mnist", schedule="warmup")
 
 

@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 
-from rzs.runner import ATTEMPT_HEADER
+from rzs.runner.worker import ATTEMPT_HEADER
 from rzs.store import config_key
 
 

@@ -11,8 +11,9 @@ into attack accuracy per th.
 - `fgsm`, `bim`, `pgd`, `carlini_wagner_l2`, `deepfool`: white-box gradient
   attacks (`gradient`).
 
-`list_attacks(threat_model, search)` and `get_attack(name)` (`registry`) name
-them all with their threat model and search family.
+`list_attacks(filter, exclude_filters, threat_model=, search=)` and
+`get_attack(name)` (`registry`) name them all with their threat model and
+search family.
 
 All of them score images in float32 through the model's logits (clipped
 log-probabilities where it has none), `model_calls`; docs/attacks.md gives
@@ -21,12 +22,13 @@ the fitness options, when a search stops and how success is decided.
 
 from rzs.attacks.evolutionary import pixel_attack, threshold_attack
 from rzs.attacks.gradient import bim, carlini_wagner_l2, deepfool, fgsm, pgd
-from rzs.attacks.registry import get_attack, list_attacks
+from rzs.attacks.registry import ATTACKS, get_attack, list_attacks
 from rzs.attacks.results import COLUMNS, minimal_threshold, summarize
 from rzs.attacks.sparse_rs import sparse_rs
 from rzs.attacks.square import square_attack
 
 __all__ = [
+    "ATTACKS",
     "COLUMNS",
     "bim",
     "carlini_wagner_l2",

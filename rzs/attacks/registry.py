@@ -8,6 +8,7 @@ budget th means. Adding an attack is one `register(AttackEntry(...))` call here.
 import dataclasses
 from collections.abc import Callable
 
+from rzs import registry
 from rzs.attacks.evolutionary import pixel_attack, threshold_attack
 from rzs.attacks.gradient import bim, carlini_wagner_l2, deepfool, fgsm, pgd
 from rzs.attacks.sparse_rs import sparse_rs
@@ -51,31 +52,33 @@ class AttackEntry:
         return self.search != "minimal"
 
 
-_ATTACKS = {}
+ATTACKS = registry.Registry("attack")
 
 
 def register(entry):
-    """Add `entry` to the registry; a second attack of the same name is an error."""
-    if entry.name in _ATTACKS:
-        raise ValueError(f"An attack named {entry.name!r} is already registered.")
-    _ATTACKS[entry.name] = entry
-    return entry
+    """Add `entry` to `ATTACKS` under its own name, so that the name cannot disagree."""
+    return ATTACKS.register(entry.name, entry)
 
 
-def list_attacks(threat_model=None, search=None):
-    """Names of the registered attacks, optionally only those of one threat model or search."""
+def list_attacks(filter=None, exclude_filters=None, *, threat_model=None, search=None):
+    """Names of the registered attacks in registration order, optionally narrowed.
+
+    Args:
+        filter, exclude_filters: glob patterns, as in `rzs.registry.Registry.list`.
+        threat_model: keep only the attacks of this threat model (`THREAT_MODELS`).
+        search: keep only the attacks of this search family (`SEARCHES`).
+    """
+    entries = [ATTACKS.get(name) for name in ATTACKS.list(filter, exclude_filters)]
     return [
-        name
-        for name, entry in _ATTACKS.items()
+        entry.name
+        for entry in entries
         if threat_model in (None, entry.threat_model) and search in (None, entry.search)
     ]
 
 
 def get_attack(name):
     """The `AttackEntry` of `name`; ValueError naming the registered attacks otherwise."""
-    if name not in _ATTACKS:
-        raise ValueError(f"attack must be one of {list(_ATTACKS)}, received {name!r}.")
-    return _ATTACKS[name]
+    return ATTACKS.get(name)
 
 
 register(AttackEntry("pixel", pixel_attack, threat_model="l0", search="evolutionary"))

@@ -8,6 +8,8 @@ member of the tarball, the values the CIFAR authors and torchvision publish.
 
 import dataclasses
 
+from rzs import registry
+
 
 @dataclasses.dataclass(frozen=True)
 class IdxSource:
@@ -146,4 +148,19 @@ CIFAR100 = CifarSource(
     num_classes=100,
 )
 
-SOURCES = {source.name: source for source in (MNIST, FASHION_MNIST, CIFAR10, CIFAR100)}
+# A user's own arrays are loaded from a path (`rzs.data.load_dataset("npz:PATH")`), not registered.
+DATASETS = registry.Registry("dataset", also_accepted=("npz:PATH",))
+DATASETS.register(MNIST.name, MNIST)
+DATASETS.register(FASHION_MNIST.name, FASHION_MNIST)
+DATASETS.register(CIFAR10.name, CIFAR10)
+DATASETS.register(CIFAR100.name, CIFAR100)
+
+
+def list_datasets(filter=None, exclude_filters=None):
+    """Names of the canonical datasets, optionally narrowed by glob patterns (`Registry.list`)."""
+    return DATASETS.list(filter, exclude_filters)
+
+
+def get_source(name):
+    """The `IdxSource` or `CifarSource` of a canonical dataset; ValueError listing the choices otherwise."""
+    return DATASETS.get(name)

@@ -9,7 +9,7 @@ import numpy as np
 from rzs.data import catalog, files, formats
 from rzs.data.dataset import Dataset
 
-DATASET_NAMES = tuple(catalog.SOURCES) + ("npz:PATH",)
+DATASET_NAMES = tuple(catalog.DATASETS.choices())
 
 
 def load_dataset(name):
@@ -30,17 +30,14 @@ def load_dataset(name):
 
 def num_classes(name):
     """N for a dataset name, without reading the images of canonical datasets."""
-    source = catalog.SOURCES.get(name)
-    return source.num_classes if source is not None else load_dataset(name).num_classes
+    if name in catalog.DATASETS:
+        return catalog.get_source(name).num_classes
+    return load_dataset(name).num_classes
 
 
 @functools.lru_cache(maxsize=4)
 def _load_canonical(name):
-    source = catalog.SOURCES.get(name)
-    if source is None:
-        raise ValueError(
-            f"Unknown dataset name={name!r}. Available: {', '.join(DATASET_NAMES)}."
-        )
+    source = catalog.get_source(name)
     if isinstance(source, catalog.IdxSource):
         return _load_idx(source)
     return _load_cifar(source)

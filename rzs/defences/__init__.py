@@ -12,6 +12,6 @@ variants that reuse the vanilla network's weights.
 """
 
 from rzs.defences import catalog  # noqa: F401  (registers the defences)
-from rzs.defences.registry import Defence, get_defence, list_defences, with_input_stage
+from rzs.defences.registry import DEFENCES, Defence, get_defence, list_defences, with_input_stage
 
-__all__ = ["Defence", "get_defence", "list_defences", "with_input_stage"]
+__all__ = ["DEFENCES", "Defence", "get_defence", "list_defences", "with_input_stage"]

@@ -19,7 +19,9 @@ from typing import Callable, Mapping
 
 import keras
 
-_REGISTRY: dict[str, "Defence"] = {}
+from rzs import registry
+
+DEFENCES = registry.Registry("defence")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,22 +103,21 @@ class Defence:
 
 
 def register(defence):
-    """Add `defence` to the registry under its name."""
-    if defence.name in _REGISTRY:
-        raise ValueError(f"A defence named {defence.name!r} is already registered.")
-    _REGISTRY[defence.name] = defence
-    return defence
+    """Add `defence` to `DEFENCES` under its own name, so that the name cannot disagree."""
+    return DEFENCES.register(defence.name, defence)
 
 
-def list_defences():
-    """Names of all registered defences, in registration order."""
-    return list(_REGISTRY)
+def list_defences(filter=None, exclude_filters=None):
+    """Names of the registered defences in registration order, optionally narrowed by glob patterns.
+
+    `list_defences(exclude_filters="*_test")` leaves out the test-time-only variants.
+    """
+    return DEFENCES.list(filter, exclude_filters)
 
 
 def get_defence(name) -> Defence:
-    if name not in _REGISTRY:
-        raise ValueError(f"Unknown defence name={name!r}. Available: {', '.join(_REGISTRY)}.")
-    return _REGISTRY[name]
+    """The `Defence` of `name`; ValueError listing the registered defences otherwise."""
+    return DEFENCES.get(name)
 
 
 def with_input_stage(model, stage, input_shape):

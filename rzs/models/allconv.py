@@ -2,24 +2,19 @@
 
 from keras import layers
 
+from rzs.models import blocks
+from rzs.models.recipe import AUTHORS_AUGMENTATION, Recipe
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
-RECIPE = {
-    "optimizer": "adam",
-    "learning_rate": 1e-4,
-    "schedule": {"kind": "constant"},
-    "epochs": 200,
-    "batch_size": 64,
-    "weight_decay": 1e-4,
-    "loss": "categorical_crossentropy",
-    "augmentation": True,
-    "source": (
+RECIPE = Recipe(
+    optimizer="adam",
+    learning_rate=1e-4,
+    schedule={"kind": "constant"},
+    source=(
         "Authors' code (RepresentationMetrics, networks/cifar/all_conv.py): "
-        "Adam lr 1e-4, constant; L2 1e-4; 200 epochs, batch 64 (run.py defaults). "
-        "Augmentation (flip + 1/8 shifts) is the authors' optional "
-        "--augmentation flag, switched on here."
+        f"Adam lr 1e-4, constant; L2 1e-4; 200 epochs, batch 64 (run.py defaults). {AUTHORS_AUGMENTATION}"
     ),
-}
+)
 
 
 @register("allconv", recipe=RECIPE)
@@ -36,15 +31,7 @@ def allconv(inputs, num_classes, *, width, weight_decay):
     regularizer = kernel_regularizer(weight_decay)
 
     def conv_relu(x, filters, kernel_size=3, strides=1):
-        x = layers.Conv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding="same",
-            kernel_initializer="he_normal",
-            kernel_regularizer=regularizer,
-        )(x)
-        return layers.ReLU()(x)
+        return layers.ReLU()(blocks.conv(x, filters, regularizer, kernel_size, strides))
 
     narrow, wide = scaled(96, width), scaled(192, width)
     x = conv_relu(inputs, narrow)

@@ -3,18 +3,38 @@
 from keras import layers
 
 from rzs.models import normalization
+from rzs.models.registry import probabilities
 
 
-def conv(x, filters, regularizer, kernel_size=3, strides=1):
-    """A same-padded, he_normal-initialised convolution with L2 on its kernel."""
+def conv(x, filters, regularizer, kernel_size=3, strides=1, padding="same", use_bias=True):
+    """A he_normal-initialised convolution with L2 on its kernel, as every network of the authors'."""
     return layers.Conv2D(
         filters,
         kernel_size,
         strides=strides,
-        padding="same",
+        padding=padding,
+        use_bias=use_bias,
         kernel_initializer="he_normal",
         kernel_regularizer=regularizer,
     )(x)
+
+
+def dense(x, units, regularizer):
+    """A he_normal-initialised fully connected layer with L2 on its kernel."""
+    return layers.Dense(units, kernel_initializer="he_normal", kernel_regularizer=regularizer)(x)
+
+
+def classifier(x, num_classes, regularizer):
+    """The class probabilities from a dense layer of `num_classes` logits."""
+    return probabilities(dense(x, num_classes, regularizer))
+
+
+def pooled_classifier(x, num_classes, regularizer):
+    """BN-ReLU, global average pooling, then `classifier`: the head of the pre-activation networks."""
+    x = normalization.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return classifier(x, num_classes, regularizer)
 
 
 def preactivation_block(x, filters, strides, regularizer, project_shortcut):

@@ -11,26 +11,23 @@ import math
 import keras
 from keras import layers, ops
 
+from rzs.models.recipe import AUTHORS_AUGMENTATION, Recipe
 from rzs.models.registry import kernel_regularizer, register, scaled
 
-RECIPE = {
-    "optimizer": "adam",
-    "learning_rate": 1e-3,
-    "schedule": {"kind": "exponential", "decay_epochs": 10},
-    "epochs": 50,
-    "batch_size": 64,
-    "weight_decay": 0.0,
-    "loss": "margin",
-    "augmentation": True,
-    "source": (
+RECIPE = Recipe(
+    optimizer="adam",
+    learning_rate=1e-3,
+    schedule={"kind": "exponential", "decay_epochs": 10},
+    epochs=50,
+    weight_decay=0.0,
+    loss="margin",
+    source=(
         "Authors' code (RepresentationMetrics, networks/cifar/capsnet.py): Adam "
         "lr 1e-3 x exp(-epoch / 10); 50 epochs (hard-coded in fit_model); batch "
         "64 (run.py default); no weight decay (no regularizer in their CapsNet); "
-        "margin loss plus 0.1 x MSE reconstruction loss. Augmentation (flip + "
-        "1/8 shifts) is the authors' optional --augmentation flag, switched on "
-        "here."
+        f"margin loss plus 0.1 x MSE reconstruction loss. {AUTHORS_AUGMENTATION}"
     ),
-}
+)
 
 CONV_FILTERS = 256
 PRIMARY_CAPSULE_TYPES = 32

@@ -2,32 +2,14 @@
 
 from keras import layers
 
-from rzs.models import normalization
-from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
+from rzs.models import blocks, normalization
+from rzs.models.recipe import Recipe, authors_sgd_source, piecewise
+from rzs.models.registry import kernel_regularizer, register, scaled
 
-RECIPE = {
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "nesterov": True,
-    "learning_rate": 0.1,
-    "schedule": {
-        "kind": "piecewise",
-        "boundaries": [76, 151],
-        "values": [0.1, 0.01, 0.001],
-    },
-    "epochs": 200,
-    "batch_size": 64,
-    "weight_decay": 1e-4,
-    "loss": "categorical_crossentropy",
-    "augmentation": True,
-    "source": (
-        "Authors' code (RepresentationMetrics, networks/cifar/densenet.py and "
-        "networks/model.py): SGD momentum 0.9 Nesterov; lr 0.1 for epoch <= 75, "
-        "0.01 for <= 150, then 0.001; L2 1e-4; 200 epochs, batch 64 (run.py "
-        "defaults). Augmentation (flip + 1/8 shifts) is the authors' optional "
-        "--augmentation flag, switched on here."
-    ),
-}
+RECIPE = Recipe(
+    schedule=piecewise([76, 151], [0.1, 0.01, 0.001]),
+    source=authors_sgd_source("densenet.py", "lr 0.1 for epoch <= 75, 0.01 for <= 150, then 0.001; L2 1e-4"),
+)
 
 DEPTH = 100
 GROWTH_RATE = 12
@@ -53,14 +35,7 @@ def densenet(inputs, num_classes, *, width, weight_decay):
     def bn_relu_conv(x, filters, kernel_size):
         x = normalization.BatchNormalization()(x)
         x = layers.ReLU()(x)
-        return layers.Conv2D(
-            filters,
-            kernel_size,
-            padding="same",
-            use_bias=False,
-            kernel_initializer="he_normal",
-            kernel_regularizer=regularizer,
-        )(x)
+        return blocks.conv(x, filters, regularizer, kernel_size, use_bias=False)
 
     x = layers.Conv2D(
         2 * growth_rate,
@@ -77,10 +52,4 @@ def densenet(inputs, num_classes, *, width, weight_decay):
             x = layers.Concatenate()([new_features, x])
         x = bn_relu_conv(x, int(x.shape[-1] * COMPRESSION), 1)
         x = layers.AveragePooling2D(2)(x)
-    x = normalization.BatchNormalization()(x)
-    x = layers.ReLU()(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    logits = layers.Dense(
-        num_classes, kernel_initializer="he_normal", kernel_regularizer=regularizer
-    )(x)
-    return probabilities(logits)
+    return blocks.pooled_classifier(x, num_classes, regularizer)

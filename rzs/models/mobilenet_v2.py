@@ -2,31 +2,11 @@
 
 from keras import layers
 
-from rzs.models import normalization
+from rzs.models import blocks, normalization
+from rzs.models.recipe import RZS_SGD_SOURCE, Recipe
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
-RECIPE = {
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "nesterov": True,
-    "learning_rate": 0.1,
-    "schedule": {
-        "kind": "piecewise",
-        "boundaries": [100, 150],
-        "values": [0.1, 0.01, 0.001],
-    },
-    "epochs": 200,
-    "batch_size": 64,
-    "weight_decay": 2.5e-4,
-    "loss": "categorical_crossentropy",
-    "augmentation": True,
-    "source": (
-        "rzs addition, not in the authors' code. Chosen to match the authors' "
-        "SGD networks: SGD momentum 0.9 Nesterov, lr 0.1 divided by 10 at 50% "
-        "and 75% of 200 epochs, batch 64. L2 2.5e-4 on Keras' sum-of-squares "
-        "scale equals the weight decay 5e-4 common for CIFAR MobileNetV2."
-    ),
-}
+RECIPE = Recipe(weight_decay=2.5e-4, source=RZS_SGD_SOURCE.format(network="MobileNetV2"))
 
 # (expansion, output filters, blocks, stride of the first block): Sandler et
 # al.'s Table 2, with the second stage at stride 1 as in CIFAR versions.
@@ -55,15 +35,7 @@ def mobilenet_v2(inputs, num_classes, *, width, weight_decay):
     regularizer = kernel_regularizer(weight_decay)
 
     def conv_bn(x, filters, kernel_size, activation=True):
-        x = layers.Conv2D(
-            filters,
-            kernel_size,
-            padding="same",
-            use_bias=False,
-            kernel_initializer="he_normal",
-            kernel_regularizer=regularizer,
-        )(x)
-        x = normalization.BatchNormalization()(x)
+        x = normalization.BatchNormalization()(blocks.conv(x, filters, regularizer, kernel_size, use_bias=False))
         return layers.ReLU(max_value=6.0)(x) if activation else x
 
     def inverted_residual_block(x, expansion, filters, strides):
@@ -88,8 +60,8 @@ def mobilenet_v2(inputs, num_classes, *, width, weight_decay):
         return residual
 
     x = conv_bn(inputs, scaled(32, width), 3)
-    for expansion, filters, blocks, first_strides in INVERTED_RESIDUAL_STAGES:
-        for block in range(blocks):
+    for expansion, filters, repeats, first_strides in INVERTED_RESIDUAL_STAGES:
+        for block in range(repeats):
             strides = first_strides if block == 0 else 1
             x = inverted_residual_block(x, expansion, scaled(filters, width), strides)
     x = conv_bn(x, scaled(1280, width), 1)

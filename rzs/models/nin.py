@@ -2,32 +2,15 @@
 
 from keras import layers
 
-from rzs.models import normalization
+from rzs.models import blocks, normalization
+from rzs.models.recipe import Recipe, authors_sgd_source, piecewise
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
-RECIPE = {
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "nesterov": True,
-    "learning_rate": 0.05,
-    "schedule": {
-        "kind": "piecewise",
-        "boundaries": [61, 121, 161],
-        "values": [0.05, 0.01, 0.002, 0.0004],
-    },
-    "epochs": 200,
-    "batch_size": 64,
-    "weight_decay": 1e-4,
-    "loss": "categorical_crossentropy",
-    "augmentation": True,
-    "source": (
-        "Authors' code (RepresentationMetrics, networks/cifar/network_in_network.py "
-        "and networks/model.py): SGD momentum 0.9 Nesterov; lr 0.05 for "
-        "epoch <= 60, 0.01 for <= 120, 0.002 for <= 160, then 0.0004; L2 1e-4; "
-        "200 epochs, batch 64 (run.py defaults). Augmentation (flip + 1/8 "
-        "shifts) is the authors' optional --augmentation flag, switched on here."
-    ),
-}
+RECIPE = Recipe(
+    learning_rate=0.05,
+    schedule=piecewise([61, 121, 161], [0.05, 0.01, 0.002, 0.0004]),
+    source=authors_sgd_source("network_in_network.py", "lr 0.05 for epoch <= 60, 0.01 for <= 120, 0.002 for <= 160, then 0.0004; L2 1e-4"),
+)
 
 
 @register("nin", recipe=RECIPE)
@@ -44,13 +27,7 @@ def nin(inputs, num_classes, *, width, weight_decay):
 
     def mlpconv(x, filters, kernel_size):
         for index, channels in enumerate(filters):
-            x = layers.Conv2D(
-                channels,
-                kernel_size if index == 0 else 1,
-                padding="same",
-                kernel_initializer="he_normal",
-                kernel_regularizer=regularizer,
-            )(x)
+            x = blocks.conv(x, channels, regularizer, kernel_size if index == 0 else 1)
             x = normalization.BatchNormalization()(x)
             x = layers.ReLU()(x)
         return x

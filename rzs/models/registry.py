@@ -1,6 +1,7 @@
 """Name -> builder registry for the study's networks.
 
-Every network module registers one builder with its training recipe:
+Every network module registers one builder with its training recipe (a
+`rzs.models.recipe.Recipe`):
 
     @register("lenet", recipe=RECIPE)
     def lenet(inputs, num_classes, *, width, weight_decay): ...
@@ -13,23 +14,24 @@ Keeping the preprocessing inside the model means training, Raw Zero-Shot soft
 labels, attacks and defences all see the very same function of the pixels.
 """
 
-import copy
 import dataclasses
 from typing import Callable
 
 import keras
 from keras import layers
 
+from rzs import registry
+from rzs.models.recipe import Recipe
 from rzs.models.standardization import Standardization
 
-_REGISTRY: dict[str, "ModelSpec"] = {}
+NETWORKS = registry.Registry("network")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     name: str
     builder: Callable
-    recipe: dict
+    recipe: Recipe
     # Networks trained with something other than cross-entropy on the
     # probabilities (CapsNet: margin loss plus a reconstruction decoder) supply
     # a function (model, num_classes) -> (training_model, loss); see CONTRACTS.md.
@@ -40,32 +42,26 @@ def register(name, *, recipe, training_setup=None):
     """Decorator that adds a builder to the registry under `name`."""
 
     def decorator(builder):
-        if name in _REGISTRY:
-            raise ValueError(f"A model named {name!r} is already registered.")
-        _REGISTRY[name] = ModelSpec(name, builder, recipe, training_setup)
+        NETWORKS.register(name, ModelSpec(name, builder, recipe, training_setup))
         return builder
 
     return decorator
 
 
-def list_models():
-    """Names of all registered networks, in registration order."""
+def list_models(filter=None, exclude_filters=None):
+    """Names of the registered networks in registration order, narrowed by glob patterns if given."""
     _import_builtin_models()
-    return list(_REGISTRY)
+    return NETWORKS.list(filter, exclude_filters)
 
 
 def get_spec(name) -> ModelSpec:
     _import_builtin_models()
-    if name not in _REGISTRY:
-        raise ValueError(
-            f"Unknown model name={name!r}. Available: {', '.join(_REGISTRY)}."
-        )
-    return _REGISTRY[name]
+    return NETWORKS.get(name)
 
 
 def get_recipe(name):
-    """A deep copy of the network's training recipe (safe to modify)."""
-    return copy.deepcopy(get_spec(name).recipe)
+    """The network's training recipe as the dict of its cache key (a fresh copy, safe to modify)."""
+    return get_spec(name).recipe.config()
 
 
 def build_model(
@@ -110,7 +106,7 @@ def build_model(
     if min(std) <= 0:
         raise ValueError(f"std must be positive in every channel, received {std}.")
     if weight_decay is None:
-        weight_decay = spec.recipe.get("weight_decay", 0.0)
+        weight_decay = spec.recipe.weight_decay
 
     pixels = keras.Input(shape=input_shape, name="pixels")
     standardised = Standardization(mean, std, name="standardise")(pixels)

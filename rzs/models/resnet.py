@@ -1,33 +1,13 @@
 """Pre-activation ResNet-32 (He et al., 2016) as trained by Kotyan et al."""
 
-from keras import layers
+from rzs.models import blocks
+from rzs.models.recipe import Recipe, authors_sgd_source, piecewise
+from rzs.models.registry import kernel_regularizer, register, scaled
 
-from rzs.models import blocks, normalization
-from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
-
-RECIPE = {
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "nesterov": True,
-    "learning_rate": 0.1,
-    "schedule": {
-        "kind": "piecewise",
-        "boundaries": [80, 150],
-        "values": [0.1, 0.01, 0.001],
-    },
-    "epochs": 200,
-    "batch_size": 64,
-    "weight_decay": 1e-4,
-    "loss": "categorical_crossentropy",
-    "augmentation": True,
-    "source": (
-        "Authors' code (RepresentationMetrics, networks/cifar/resnet.py and "
-        "networks/model.py): SGD momentum 0.9 Nesterov; lr 0.1 for epoch < 80, "
-        "0.01 for < 150, then 0.001; L2 1e-4; 200 epochs, batch 64 (run.py "
-        "defaults). Augmentation (flip + 1/8 shifts) is the authors' optional "
-        "--augmentation flag, switched on here."
-    ),
-}
+RECIPE = Recipe(
+    schedule=piecewise([80, 150], [0.1, 0.01, 0.001]),
+    source=authors_sgd_source("resnet.py", "lr 0.1 for epoch < 80, 0.01 for < 150, then 0.001; L2 1e-4"),
+)
 
 BLOCKS_PER_STAGE = 5
 STAGE_FILTERS = (16, 32, 64)
@@ -51,10 +31,4 @@ def resnet(inputs, num_classes, *, width, weight_decay):
             x = blocks.preactivation_block(
                 x, scaled(filters, width), strides, regularizer, project_shortcut=strides != 1
             )
-    x = normalization.BatchNormalization()(x)
-    x = layers.ReLU()(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    logits = layers.Dense(
-        num_classes, kernel_initializer="he_normal", kernel_regularizer=regularizer
-    )(x)
-    return probabilities(logits)
+    return blocks.pooled_classifier(x, num_classes, regularizer)

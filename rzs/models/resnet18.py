@@ -3,30 +3,10 @@
 from keras import layers
 
 from rzs.models import normalization
+from rzs.models.recipe import RZS_SGD_SOURCE, Recipe
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
-RECIPE = {
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "nesterov": True,
-    "learning_rate": 0.1,
-    "schedule": {
-        "kind": "piecewise",
-        "boundaries": [100, 150],
-        "values": [0.1, 0.01, 0.001],
-    },
-    "epochs": 200,
-    "batch_size": 64,
-    "weight_decay": 2.5e-4,
-    "loss": "categorical_crossentropy",
-    "augmentation": True,
-    "source": (
-        "rzs addition, not in the authors' code. Chosen to match the authors' "
-        "SGD networks: SGD momentum 0.9 Nesterov, lr 0.1 divided by 10 at 50% "
-        "and 75% of 200 epochs, batch 64. L2 2.5e-4 on Keras' sum-of-squares "
-        "scale equals the weight decay 5e-4 common for CIFAR ResNet-18."
-    ),
-}
+RECIPE = Recipe(weight_decay=2.5e-4, source=RZS_SGD_SOURCE.format(network="ResNet-18"))
 
 STAGE_FILTERS = (64, 128, 256, 512)
 BLOCKS_PER_STAGE = 2

@@ -2,32 +2,15 @@
 
 from keras import layers
 
-from rzs.models import normalization
+from rzs.models import blocks, normalization
+from rzs.models.recipe import Recipe, authors_sgd_source, piecewise
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
-RECIPE = {
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "nesterov": True,
-    "learning_rate": 0.1,
-    "schedule": {
-        "kind": "piecewise",
-        "boundaries": [80, 160],
-        "values": [0.1, 0.01, 0.001],
-    },
-    "epochs": 200,
-    "batch_size": 64,
-    "weight_decay": 5e-4,
-    "loss": "categorical_crossentropy",
-    "augmentation": True,
-    "source": (
-        "Authors' code (RepresentationMetrics, networks/cifar/vgg.py and "
-        "networks/model.py): SGD momentum 0.9 Nesterov; lr 0.1 for epoch < 80, "
-        "0.01 for < 160, then 0.001; L2 5e-4; 200 epochs, batch 64 (run.py "
-        "defaults). Augmentation (flip + 1/8 shifts) is the authors' optional "
-        "--augmentation flag, switched on here."
-    ),
-}
+RECIPE = Recipe(
+    schedule=piecewise([80, 160], [0.1, 0.01, 0.001]),
+    weight_decay=5e-4,
+    source=authors_sgd_source("vgg.py", "lr 0.1 for epoch < 80, 0.01 for < 160, then 0.001; L2 5e-4"),
+)
 
 BLOCK_FILTERS = (64, 128, 256, 512, 512)
 
@@ -46,24 +29,14 @@ def vgg(inputs, num_classes, *, convolutions_per_block, width, weight_decay):
     x = inputs
     for filters, convolutions in zip(BLOCK_FILTERS, convolutions_per_block):
         for index in range(convolutions):
-            x = layers.Conv2D(
-                scaled(filters, width),
-                3,
-                padding="same",
-                kernel_initializer="he_normal",
-                kernel_regularizer=regularizer,
-            )(x)
+            x = blocks.conv(x, scaled(filters, width), regularizer)
             x = normalization.BatchNormalization()(x)
             x = layers.ReLU()(x)
             if index < convolutions - 1:
                 x = layers.Dropout(0.4)(x)
         x = layers.MaxPooling2D(2, padding="same")(x)
     x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dense(
-        scaled(512, width),
-        kernel_initializer="he_normal",
-        kernel_regularizer=regularizer,
-    )(x)
+    x = blocks.dense(x, scaled(512, width), regularizer)
     x = normalization.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Dropout(0.5)(x)
@@ -76,22 +49,10 @@ def vgg(inputs, num_classes, *, convolutions_per_block, width, weight_decay):
 @register("vgg16", recipe=RECIPE)
 def vgg16(inputs, num_classes, *, width, weight_decay):
     """VGG-16: 2, 2, 3, 3 and 3 convolutions per block (see `vgg`)."""
-    return vgg(
-        inputs,
-        num_classes,
-        convolutions_per_block=(2, 2, 3, 3, 3),
-        width=width,
-        weight_decay=weight_decay,
-    )
+    return vgg(inputs, num_classes, convolutions_per_block=(2, 2, 3, 3, 3), width=width, weight_decay=weight_decay)
 
 
 @register("vgg19", recipe=RECIPE)
 def vgg19(inputs, num_classes, *, width, weight_decay):
     """VGG-19: 2, 2, 4, 4 and 4 convolutions per block (see `vgg`)."""
-    return vgg(
-        inputs,
-        num_classes,
-        convolutions_per_block=(2, 2, 4, 4, 4),
-        width=width,
-        weight_decay=weight_decay,
-    )
+    return vgg(inputs, num_classes, convolutions_per_block=(2, 2, 4, 4, 4), width=width, weight_decay=weight_decay)

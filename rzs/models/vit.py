@@ -3,28 +3,20 @@
 import keras
 from keras import layers
 
+from rzs.models.recipe import Recipe, piecewise
 from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
 
-RECIPE = {
-    "optimizer": "adam",
-    "learning_rate": 5e-4,
-    "schedule": {
-        "kind": "piecewise",
-        "boundaries": [100, 150],
-        "values": [5e-4, 5e-5, 5e-6],
-    },
-    "epochs": 200,
-    "batch_size": 64,
-    "weight_decay": 1e-4,
-    "loss": "categorical_crossentropy",
-    "augmentation": True,
-    "source": (
+RECIPE = Recipe(
+    optimizer="adam",
+    learning_rate=5e-4,
+    schedule=piecewise([100, 150], [5e-4, 5e-5, 5e-6]),
+    source=(
         "rzs addition, not in the authors' code. Adam as for the authors' other "
         "Adam-trained network (AllConv, with its L2 1e-4); lr 5e-4, a common "
         "choice for small ViTs trained from scratch without warm-up, divided "
         "by 10 at 50% and 75% of 200 epochs; batch 64 as for every network."
     ),
-}
+)
 
 PATCH_SIZE = 4
 HEADS = 3

@@ -1,33 +1,15 @@
 """Wide ResNet WRN-16-8 (Zagoruyko & Komodakis, 2016) as trained by Kotyan et al."""
 
-from keras import layers
 
-from rzs.models import blocks, normalization
-from rzs.models.registry import kernel_regularizer, probabilities, register, scaled
+from rzs.models import blocks
+from rzs.models.recipe import Recipe, authors_sgd_source, piecewise
+from rzs.models.registry import kernel_regularizer, register, scaled
 
-RECIPE = {
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "nesterov": True,
-    "learning_rate": 0.1,
-    "schedule": {
-        "kind": "piecewise",
-        "boundaries": [61, 121, 161],
-        "values": [0.1, 0.02, 0.004, 0.0008],
-    },
-    "epochs": 200,
-    "batch_size": 64,
-    "weight_decay": 5e-4,
-    "loss": "categorical_crossentropy",
-    "augmentation": True,
-    "source": (
-        "Authors' code (RepresentationMetrics, networks/cifar/wide_resnet.py and "
-        "networks/model.py): SGD momentum 0.9 Nesterov; lr 0.1 for epoch <= 60, "
-        "0.02 for <= 120, 0.004 for <= 160, then 0.0008; L2 5e-4; 200 epochs, "
-        "batch 64 (run.py defaults). Augmentation (flip + 1/8 shifts) is the "
-        "authors' optional --augmentation flag, switched on here."
-    ),
-}
+RECIPE = Recipe(
+    schedule=piecewise([61, 121, 161], [0.1, 0.02, 0.004, 0.0008]),
+    weight_decay=5e-4,
+    source=authors_sgd_source("wide_resnet.py", "lr 0.1 for epoch <= 60, 0.02 for <= 120, 0.004 for <= 160, then 0.0008; L2 5e-4"),
+)
 
 DEPTH = 16
 WIDENING_FACTOR = 8
@@ -58,10 +40,4 @@ def wide_resnet(inputs, num_classes, *, width, weight_decay):
                 regularizer,
                 project_shortcut=True,
             )
-    x = normalization.BatchNormalization()(x)
-    x = layers.ReLU()(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    logits = layers.Dense(
-        num_classes, kernel_initializer="he_normal", kernel_regularizer=regularizer
-    )(x)
-    return probabilities(logits)
+    return blocks.pooled_classifier(x, num_classes, regularizer)

@@ -1,11 +1,12 @@
 """The grid runner's Ray back end: one Ray task per missing result.
 
-Only `rzs.runner.ray_backend` imports this module, so Ray stays an optional
-dependency (`pip install "rzs[ray]"`).
+Ray is an optional dependency (`pip install "rzs[ray]"`): this module imports
+it only when a grid runs on it, so `rzs.runner` imports without it.
 
 Each task runs in a fresh worker process (`max_calls=1`): TensorFlow keeps the
 memory it takes for the life of a process, and a cluster's tasks are long
-enough that starting a process costs little. A task reserves `resources` (CPUs, possibly
+enough that starting a process costs little (what it costs on one machine:
+BENCHMARKS.md, "What the Ray back end costs per task"). A task reserves `resources` (CPUs, possibly
 fractional GPUs, memory) and computes its result straight into the run store,
 which must therefore lie on a path every node sees at the same place; the
 store's atomic, locked writes make a rerun anywhere skip what is done and
@@ -22,29 +23,36 @@ the tasks inherit from the driver) points.
 
 import os
 
-import ray
+from rzs.runner import worker
 
-from rzs import runner
-
+RAY_ADDRESS_VARIABLE = "RZS_RAY_ADDRESS"
+RESOURCE_NAMES = ("num_cpus", "num_gpus", "memory")
 # The driver's dataset configuration, so that tasks load what an inline run loads.
 FORWARDED_PREFIXES = ("RZS_", "KERAS_BACKEND")
 
 
-def run_on_ray(payloads, log_directory, resources, max_retries):
+def ray_backend(payloads, workers, log_directory, resources=None, max_retries=3):
     """Submit one task per payload; yield (index, error or None) as they finish.
 
     Args:
-        payloads: `rzs.runner` payloads (JSON-able dicts naming spec and compute).
+        payloads: `rzs.runner.worker.payload` dicts (JSON-able, naming spec and compute).
+        workers: not used: Ray starts each task as soon as the cluster has
+            the task's `resources` free.
         log_directory: where each task appends its log, `<name>.log`.
-        resources: `ray.remote` resource arguments (num_cpus, num_gpus, memory).
+        resources: `ray.remote` resource arguments (num_cpus, default 1;
+            num_gpus; memory).
         max_retries: how often a task whose worker process died is started again.
     """
+    ray = _import_ray()
     if not payloads:
         return  # nothing missing: a rerun needs no cluster
     if not ray.is_initialized():
-        ray.init(address=os.environ.get(runner.RAY_ADDRESS_VARIABLE) or None)
-    resources = {"num_cpus": 1, **resources}
-    task = _compute_in_worker.options(
+        # A task's output goes to its own log (`worker.compute_logged`); what else a Ray worker
+        # prints, the stack trace of the SIGTERM that ends it at shutdown among it, stays in
+        # Ray's session logs instead of the console or notebook.
+        ray.init(address=os.environ.get(RAY_ADDRESS_VARIABLE) or None, log_to_driver=False)
+    resources = {"num_cpus": 1, **(resources or {})}
+    task = ray.remote(max_calls=1)(_compute_in_worker).options(
         max_retries=max_retries,
         # An exception is deterministic (bad config, missing data): retrying
         # would only fail again. Only a dead worker process is retried.
@@ -66,15 +74,21 @@ def run_on_ray(payloads, log_directory, resources, max_retries):
         yield index, error
 
 
+def _import_ray():
+    try:
+        import ray
+    except ModuleNotFoundError as error:
+        if error.name != "ray":
+            raise
+        raise ImportError('The ray back end needs Ray: pip install "rzs[ray]" (or "ray[default]").') from error
+    return ray
+
+
 def task_environment(resources):
     """The environment variables of every task's worker process."""
     threads = max(1, int(resources["num_cpus"]))
-    environment = runner.thread_environment(threads)
-    environment.update(
-        (name, value)
-        for name, value in os.environ.items()
-        if name.startswith(FORWARDED_PREFIXES)
-    )
+    environment = worker.thread_environment(threads)
+    environment.update((name, value) for name, value in os.environ.items() if name.startswith(FORWARDED_PREFIXES))
     gpus = resources.get("num_gpus", 0)
     if gpus == 0:
         # Ray no longer hides GPUs from tasks that reserve none (ray-project/ray
@@ -86,18 +100,14 @@ def task_environment(resources):
     return environment
 
 
-@ray.remote(max_calls=1)
 def _compute_in_worker(payload, log_path):
-    return runner.compute_logged(payload, log_path)
+    return worker.compute_logged(payload, log_path)
 
 
 def _describe_lost_task(failure, payload, log_directory, max_retries):
     """The error report of a task Ray gave up on (worker died on every attempt)."""
     log_path = log_directory / f"{payload['name']}.log"
-    message = (
-        f"Ray gave up on the task (max_retries={max_retries}): "
-        f"{type(failure).__name__}: {failure}"
-    )
+    message = f"Ray gave up on the task (max_retries={max_retries}): {type(failure).__name__}: {failure}"
     if log_path.is_file():
-        message += f"\nlog {log_path}:\n{runner.log_tail(log_path)}"
+        message += f"\nlog {log_path}:\n{worker.log_tail(log_path)}"
     return message
