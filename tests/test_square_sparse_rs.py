@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from keras import layers
 
-from rzs import attacks, data
+from rzs import attacks, data, models
 from rzs.attacks.sparse_rs import sparse_rs, sparse_rs_alpha_schedule
 from rzs.attacks.square import square_attack, square_p_schedule
 
@@ -195,3 +195,12 @@ def test_schedules_follow_the_papers():
 def test_bad_arguments_raise_value_error_naming_them(model, dataset, attack, options, message):
     with pytest.raises(ValueError, match=message):
         attack(model, dataset["x_test"][:2], dataset["y_test"][:2], progress=False, **options)
+
+
+@pytest.mark.parametrize("attack, name", [(square_attack, "p_init"), (sparse_rs, "alpha_init")])
+def test_the_initial_fraction_must_be_in_zero_to_one(attack, name):
+    model = models.build_model("lenet", (28, 28, 1), 3, width=0.25)
+    images, labels = np.zeros((1, 28, 28, 1), np.uint8), np.zeros(1, np.int64)
+    for value in (0, 1.5):
+        with pytest.raises(ValueError, match=rf"`{name}`"):
+            attack(model, images, labels, 3, **{name: value})

@@ -73,9 +73,7 @@ def sparse_rs(
         As in `rzs.attacks.square.square_attack`.
     """
     images = validation.check_images(images, model, integer_valued=True)
-    alpha_init = validation.check_positive_number(alpha_init, "alpha_init")
-    if alpha_init > 1:
-        raise ValueError(f"Expected `alpha_init` in (0, 1]. Received: alpha_init={alpha_init!r}")
+    alpha_init = validation.check_fraction(alpha_init, "alpha_init")
     height, width = images.shape[1:3]
     if height * width < 2:
         raise ValueError(

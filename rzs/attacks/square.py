@@ -91,9 +91,7 @@ def square_attack(
         misclassified candidate, or the kept one when the attack failed.
     """
     images = validation.check_images(images, model, integer_valued=True)
-    p_init = validation.check_positive_number(p_init, "p_init")
-    if p_init > 1:
-        raise ValueError(f"Expected `p_init` in (0, 1]. Received: p_init={p_init!r}")
+    p_init = validation.check_fraction(p_init, "p_init")
     height, width = images.shape[1:3]
     if min(height, width) < 2:
         raise ValueError(

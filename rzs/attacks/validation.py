@@ -129,6 +129,14 @@ def check_positive_number(value, name):
     return float(value)
 
 
+def check_fraction(value, name):
+    """Return `value` as a float after checking that it is a finite number in (0, 1]."""
+    value = check_positive_number(value, name)
+    if value > 1:
+        raise ValueError(f"Expected `{name}` in (0, 1]. Received: {name}={value!r}")
+    return value
+
+
 def check_non_negative_number(value, name):
     """Return `value` as a float after checking that it is a finite number >= 0."""
     if not _is_finite_number(value) or value < 0:
