@@ -70,7 +70,7 @@ def attack_accuracy_intervals(attack_summary, alpha=0.05):
         counts = attack_summary[count_column].to_numpy(dtype=np.float64)
         values = attack_summary[quantity].to_numpy(dtype=np.float64)
         successes = np.rint(np.nan_to_num(values) * counts)
-        low, high = _wilson(successes, counts, alpha)
+        low, high = wilson_interval(successes, counts, alpha)
         frames.append(attack_summary[keys].assign(
             quantity=quantity, value=values, ci_low=low, ci_high=high,
             n=counts.astype(int), successes=successes.astype(int),
@@ -799,7 +799,13 @@ def _attainability_note(count, minimum_p, alpha):
     return ""
 
 
-def _wilson(successes, counts, alpha):
+def wilson_interval(successes, counts, alpha=0.05):
+    """Wilson score interval of proportions successes / counts (arrays of one shape).
+
+    Returns (low, high), NaN where a count is 0. Wilson rather than the normal approximation
+    because accuracies near 0 or 1 on tens of images are common here.
+    """
+    successes, counts = np.asarray(successes, np.float64), np.asarray(counts, np.float64)
     low, high = np.full_like(counts, np.nan), np.full_like(counts, np.nan)
     positive = counts > 0
     if positive.any():
@@ -815,7 +821,7 @@ def _mean_interval(values, alpha, resamples, rng):
         return np.nan, np.nan, np.full(resamples, np.nan)
     mean = values.mean()
     if count == 1 or np.ptp(values) == 0:
-        low, high = _wilson(np.array([mean * count]), np.array([float(count)]), alpha)
+        low, high = wilson_interval(np.array([mean * count]), np.array([float(count)]), alpha)
         return float(low[0]), float(high[0]), np.full(resamples, mean)
     result = scipy_stats.bootstrap((values,), np.mean, n_resamples=resamples, method="BCa",
                                    confidence_level=1 - alpha, vectorized=True, random_state=rng)

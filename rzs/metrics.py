@@ -346,8 +346,9 @@ def classifier_hygiene(soft_labels, labels):
         accuracy < bound                 (barely better than guessing), or
         mean_confidence < bound          (near-uniform outputs: mean of max_c p[m, c]).
 
-    Returns a dict with accuracy, classes_predicted, mean_confidence, degenerate (bool) and
-    reason ("" when not degenerate, else every rule it breaks, separated by "; ").
+    Returns a dict with accuracy, images (M, the accuracy's denominator), classes_predicted,
+    mean_confidence, degenerate (bool) and reason ("" when not degenerate, else every rule it
+    breaks, separated by "; ").
     """
     probabilities = check_soft_labels(soft_labels, "soft_labels")
     labels = np.asarray(labels)
@@ -372,6 +373,7 @@ def classifier_hygiene(soft_labels, labels):
         reasons.append(f"mean confidence {mean_confidence:.3f} < {bound:.3f}")
     return {
         "accuracy": accuracy,
+        "images": len(probabilities),
         "classes_predicted": classes_predicted,
         "mean_confidence": mean_confidence,
         "degenerate": bool(reasons),

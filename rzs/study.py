@@ -266,8 +266,8 @@ class Study(options.flattened(*PARAMETER_GROUPS)):
         """Is every model usable? One row per network, seed and model (`rzs.metrics.classifier_hygiene`).
 
         Columns network, seed, defence, model ("full" or "without i"), excluded_class (NaN for
-        the full model), classes (C it knows), accuracy_seen (on the test images of its own
-        classes), classes_predicted (distinct classes it predicts on them), mean_confidence
+        the full model), classes (C it knows), accuracy_seen (on the `images` test images of its
+        own classes) with its Wilson interval (accuracy_ci_low, accuracy_ci_high), classes_predicted (distinct classes it predicts on them), mean_confidence
         (mean largest soft label on them), excluded_confidence (the same on the excluded class's
         `metric_images`, the metrics' input; NaN for the full model), degenerate and reason
         (docs/metrics.md, "Metric hygiene").
@@ -287,6 +287,7 @@ class Study(options.flattened(*PARAMETER_GROUPS)):
                             "excluded_class": excluded,
                             "classes": self.num_classes - (excluded is not None),
                             "accuracy_seen": hygiene["accuracy"],
+                            "images": hygiene["images"],
                             "classes_predicted": hygiene["classes_predicted"],
                             "mean_confidence": hygiene["mean_confidence"],
                             "excluded_confidence": (
@@ -296,7 +297,14 @@ class Study(options.flattened(*PARAMETER_GROUPS)):
                             "reason": hygiene["reason"],
                         }
                     )
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        low, high = analysis.wilson_interval(
+            (table["accuracy_seen"] * table["images"]).round(), table["images"], self.alpha
+        )
+        columns = list(table.columns)
+        position = columns.index("images") + 1
+        table = table.assign(accuracy_ci_low=low, accuracy_ci_high=high)
+        return table[[*columns[:position], "accuracy_ci_low", "accuracy_ci_high", *columns[position:]]]
 
     def reliability_table(self, attacks=False):
         """Are differences between networks signal? `rzs.reliability.reliability_table` per quantity.

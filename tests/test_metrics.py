@@ -434,7 +434,7 @@ def test_a_working_classifier_is_not_degenerate():
     labels = np.repeat(np.arange(9), 20)
     hygiene = metrics.classifier_hygiene(confident_correct_soft_labels(labels, 9), labels)
     assert not hygiene["degenerate"] and hygiene["reason"] == ""
-    assert (hygiene["accuracy"], hygiene["classes_predicted"]) == (1.0, 9)
+    assert (hygiene["accuracy"], hygiene["classes_predicted"], hygiene["images"]) == (1.0, 9, len(labels))
     assert hygiene["mean_confidence"] == pytest.approx(0.9)
 
 

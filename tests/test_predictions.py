@@ -143,6 +143,9 @@ def test_study_tables_cover_every_seed_on_float32_predictions(shared_data, tmp_p
     hygiene = study.hygiene_table()
     assert len(hygiene) == 6 and list(hygiene["classes"]) == [10, 9, 9] * 2
     assert hygiene["excluded_confidence"].isna().sum() == 2
+    assert (hygiene["accuracy_ci_low"] <= hygiene["accuracy_seen"]).all()
+    assert (hygiene["accuracy_seen"] <= hygiene["accuracy_ci_high"]).all()
+    assert list(hygiene["images"]) == [hygiene["images"][0], *[hygiene["images"][0] * 9 // 10] * 2] * 2
     reliability_table = study.reliability_table()
     assert set(reliability_table["note"]) == {"needs >= 2 networks with every seed"}
     assert (reliability_table["seeds"] == 2).all()
