@@ -98,24 +98,11 @@ def run_attack(spec, model, images, labels, return_images=False):
     gradient and minimal ones, whose images are not integer-valued.
     """
     entry = spec.entry
-    if entry.search == "evolutionary":
+    if entry.search in ("evolutionary", "random_search"):
+        # The settings in the cache key are exactly the settings the search receives.
+        settings = {name: getattr(spec, name) for name in SETTINGS_USED[entry.search]}
         return entry.function(
-            model,
-            images,
-            labels,
-            list(spec.thresholds),
-            strategy=spec.strategy,
-            population=spec.population,
-            generations=spec.generations,
-            seed=spec.seed,
-            fitness=spec.fitness,
-            stop_on_convergence=spec.stop_on_convergence,
-            return_images=return_images,
-        )
-    if entry.search == "random_search":
-        return entry.function(
-            model, images, labels, list(spec.thresholds), queries=spec.queries, seed=spec.seed,
-            fitness=spec.fitness, return_images=return_images,
+            model, images, labels, list(spec.thresholds), seed=spec.seed, return_images=return_images, **settings
         )
     if entry.search == "minimal":
         return entry.function(model, images, labels, return_images=return_images)
