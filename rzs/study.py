@@ -172,23 +172,24 @@ class Study(options.flattened(*PARAMETER_GROUPS)):
         return self.networks if self.defence_networks is None else list(self.defence_networks)
 
     def train(self, networks=None, defence=None):
-        """Compute every missing model, then its float32 predictions (`rzs.zeroshot.PredictionSpec`); prints the grid reports."""
+        """Compute every missing model and its float32 predictions (`rzs.zeroshot.PredictionSpec`); prints the grid report.
+
+        One task per model trains it (when it is not stored) and predicts with
+        it in the same worker, so no worker starts a second task to read the
+        model back.
+        """
         specs = [spec for network in networks or self.networks for spec in self.model_specs(network, defence)]
-        report = self._run(specs, zeroshot.get_or_train)
-        self._run(zeroshot.prediction_specs(specs), zeroshot.get_or_predict)
-        return report
+        return self._run(zeroshot.prediction_specs(specs), zeroshot.get_or_predict)
 
     def train_defences(self):
-        """Train (or derive, for test-time defences) every defended network's models, then their float32 predictions."""
+        """Train (or derive, for test-time defences) every defended network's models and their float32 predictions, one task each."""
         specs = [
             spec
             for defence in self.defence_arms()
             for network in self.defended_networks()
             for spec in self.model_specs(network, defence)
         ]
-        report = self._run(specs, zeroshot.get_or_train)
-        self._run(zeroshot.prediction_specs(specs), zeroshot.get_or_predict)
-        return report
+        return self._run(zeroshot.prediction_specs(specs), zeroshot.get_or_predict)
 
     def zero_shot(self, network, defence=None, seed=None):
         """The stored `RawZeroShot` of `network` for `seed` (default: the first of `seeds`):

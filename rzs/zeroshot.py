@@ -319,11 +319,11 @@ def raw_zero_shot(network, dataset, store, excluded_classes=None, runner=None, *
         excluded_classes = range(dataset_classes)
     specs = specs_for(network, dataset, excluded_classes, **options)
     predictions = prediction_specs(specs)
+    # Computing a prediction trains its model first when the model is missing.
     if runner is None:
         for spec in predictions:
             get_or_predict(spec, store)
     else:
-        runner(specs, store, compute=get_or_train)
         runner(predictions, store, compute=get_or_predict)
     return load_raw_zero_shot(network, predictions, store)
 

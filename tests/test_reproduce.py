@@ -136,12 +136,12 @@ def test_progress_reaches_the_console_while_a_notebook_runs(shared_data, tmp_pat
     assert process.wait() == 0, stderr
 
     printed = [line for _, _, line in lines]
-    progress = [index for index, line in enumerate(printed) if re.search(r"model: \d/2 \(0 cached, \d computed", line)]
+    progress = [index for index, line in enumerate(printed) if re.search(r"predictions: \d/2 \(0 cached, \d computed", line)]
     done = next(index for index, line in enumerate(printed) if "01-train-raw-zero-shot.ipynb done in" in line)
     assert progress and progress[-1] < done
     first = lines[progress[0]]
     assert first[1] and first[0] < lines[done][0], "the first progress line came only after the notebook"
-    assert "model: 2/2 (0 cached, 2 computed, 0 failed)" in "\n".join(printed)
+    assert "predictions: 2/2 (0 cached, 2 computed, 0 failed)" in "\n".join(printed)
     assert not any(noise in "\n".join(printed) + stderr for noise in NOISE)
     problems, pages = check_report.check(tmp_path / "outputs")
     assert problems == [] and len(pages) == 2
