@@ -245,6 +245,35 @@ def null_control_rows(tests, label):
     })
 
 
+def full_model_accuracy(tables_directory):
+    """Each full model's test accuracy as Markdown, or None when the run wrote neither table.
+
+    From the hygiene table where there is one: the float32 accuracy on the `images` test images
+    with its 95% Wilson interval. Otherwise (runs before it existed) the accuracy the training
+    recorded, without an interval.
+    """
+    hygiene = tables_directory / "hygiene.csv"
+    if hygiene.is_file():
+        frame = pd.read_csv(hygiene)
+        frame = frame[frame["model"] == "full"]
+        frame = frame.assign(**{
+            "accuracy [95% interval]": [
+                f"{row.accuracy_seen:.3f} [{row.accuracy_ci_low:.3f}, {row.accuracy_ci_high:.3f}]"
+                for row in frame.itertuples()
+            ],
+        })
+        columns = ["network", "defence", "seed", "images", "accuracy [95% interval]"]
+        if frame["seed"].nunique() == 1:
+            columns.remove("seed")
+        return frame[columns].to_markdown(index=False)
+    accuracy = tables_directory / "full-model-accuracy.csv"
+    if accuracy.is_file():
+        frame = pd.read_csv(accuracy)
+        columns = [column for column in ("network", "defence", "test_accuracy") if column in frame]
+        return frame[columns].to_markdown(index=False, floatfmt=".3f")
+    return None
+
+
 def readme_tables(outputs):
     """README's measured tables, in Markdown, from the run records under `outputs`.
 
@@ -291,14 +320,9 @@ def readme_tables(outputs):
         defence_tests = tables_directory / "defence-tests.csv"
         if defence_tests.is_file():
             null_controls.append(null_control_rows(pd.read_csv(defence_tests), f"`{label}`"))
-        accuracy = tables_directory / "full-model-accuracy.csv"
-        if accuracy.is_file():
-            frame = pd.read_csv(accuracy)
-            columns = [column for column in ("network", "defence", "test_accuracy") if column in frame]
-            sections.append(
-                f"Full models' test accuracy, `{label}` run of {run['started'][:10]}:\n\n"
-                + frame[columns].to_markdown(index=False, floatfmt=".3f")
-            )
+        accuracy = full_model_accuracy(tables_directory)
+        if accuracy is not None:
+            sections.append(f"Full models' test accuracy, `{label}` run of {run['started'][:10]}:\n\n" + accuracy)
     if not time_rows:
         return f"No run records under {', '.join(str(folder) for folder in folders)}: run `make reproduce` first."
     for profile, tests in primaries.items():

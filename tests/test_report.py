@@ -119,6 +119,19 @@ def test_readme_tables_come_from_run_records(tmp_path):
     assert "No run records" in report.readme_tables(tmp_path / "nothing")
 
 
+def test_readme_accuracy_has_its_interval_and_n_from_the_hygiene_table(tmp_path):
+    _run(tmp_path)
+    pd.DataFrame({
+        "network": ["lenet", "lenet"], "seed": [0, 0], "defence": ["vanilla", "vanilla"],
+        "model": ["full", "without 0"], "images": [500, 450], "accuracy_seen": [0.8, 0.9],
+        "accuracy_ci_low": [0.763, 0.87], "accuracy_ci_high": [0.833, 0.92],
+    }).to_csv(tmp_path / "tables" / "smoke" / "hygiene.csv", index=False)
+    tables = report.readme_tables(tmp_path / "outputs")
+    row = next(line for line in tables.splitlines() if line.startswith("| lenet"))
+    assert "500" in row and "0.800 [0.763, 0.833]" in row
+    assert "450" not in tables  # leave-one-out models are not full models
+
+
 def test_readme_tables_are_written_between_the_markers(tmp_path):
     _run(tmp_path)
     readme = tmp_path / "README.md"
