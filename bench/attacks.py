@@ -32,33 +32,11 @@ import recording  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from art.attacks.evasion import PixelAttack, ThresholdAttack  # noqa: E402
 from art.estimators.classification import TensorFlowV2Classifier  # noqa: E402
-from keras import layers  # noqa: E402
 
-from rzs import data  # noqa: E402
+from rzs import data, testing  # noqa: E402
 from rzs.attacks import pixel_attack, threshold_attack  # noqa: E402
 
 ART_GENERATIONS = 100  # ART's max_iter
-
-
-def train_model(fashion, epochs):
-    """The small model: a two-layer conv net (about 5k weights) on all of Fashion-MNIST."""
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((28, 28, 1))
-    x = layers.Rescaling(1 / 255)(inputs)
-    x = layers.Conv2D(8, 3, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(16, 3, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Flatten()(x)
-    logits = layers.Dense(10)(x)
-    # A softmax layer of its own, as rzs's networks end, so the margin fitness reads the logits.
-    outputs = layers.Activation("softmax", dtype="float32")(logits)
-    model = keras.Model(inputs, outputs)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(
-        fashion.x_train.astype("float32"), fashion.y_train, epochs=epochs, batch_size=64, verbose=0
-    )
-    return model
 
 
 def art_population(strategy, dimension):
@@ -144,7 +122,7 @@ def main():
     print(f"cpu: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
           f"load average at start {os.getloadavg()}")
     fashion = data.load_dataset("fashion_mnist")
-    model = train_model(fashion, arguments.epochs)
+    model = testing.small_conv_net(fashion.x_train, fashion.y_train, epochs=arguments.epochs)
     images, labels = fashion.x_test[: arguments.images], fashion.y_test[: arguments.images]
     clean = np.argmax(model.predict_on_batch(images.astype("float32")), axis=1) == labels
     print(f"model accuracy on the {len(images)} images: {clean.mean():.2f}")

@@ -4,27 +4,51 @@
 
 Prints Markdown tables, and writes one benchmark record per row (`bench/recording.py`), of compute
 seconds (one process each; the runner spreads them over `workers`) per network and kind of result: training, float32 predictions and each attack, for
-the vanilla networks and the defended ones with the null control. Nothing is computed: a result
+the vanilla networks and the defended ones with the null control; and, from the task logs, each
+network's task wall seconds (start of a task to its result's publication, summed over tasks). Nothing is computed: a result
 missing from the store is counted as missing. The seconds are those of the runs that computed
 each result, on whatever machine and load they had; the README and BENCHMARKS say which.
 """
 
 import argparse
 import collections
+import datetime
+import re
 
 import pandas as pd
 import recording
 import yaml
 
 from rzs import reproduce
+from rzs.runner import worker
+from rzs.store import RECORD, config_key
 
 TIMINGS = ("train_seconds", "predict_seconds", "attack_seconds")
+# The line a worker writes to a task's log as it starts an attempt (`rzs.runner.worker`).
+ATTEMPT_START = re.compile(re.escape(worker.ATTEMPT_HEADER) + r".* (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$")
+
+
+def task_wall_seconds(store, spec):
+    """Seconds from the start of the last attempt of `spec`'s task to its result's publication.
+
+    None when the result was not computed as a task of its own (a model trained inside its
+    predictions task has no log) or is missing. The log's start time has one-second resolution.
+    """
+    log = store.root / "logs" / f"{spec.kind}-{config_key(spec.config())}.log"
+    record = store.directory(spec.kind, spec.config()) / RECORD
+    if not (log.is_file() and record.is_file()):
+        return None
+    starts = [match.group(1) for match in map(ATTEMPT_START.match, log.read_text(errors="replace").splitlines()) if match]
+    if not starts:
+        return None
+    started = datetime.datetime.strptime(starts[-1], "%Y-%m-%d %H:%M:%S").timestamp()
+    return record.stat().st_mtime - started
 
 
 def result_seconds(study):
-    """(stage, network, kind) -> [seconds, results, missing] over every result the study needs."""
+    """(stage, network, kind) -> [seconds, results, missing, task wall seconds] over every result the study needs."""
     store = reproduce.results_store(study)
-    totals = collections.defaultdict(lambda: [0.0, 0, 0])
+    totals = collections.defaultdict(lambda: [0.0, 0, 0, 0.0])
     for method, specs in study.planned_specs().items():
         stage = "defences" if "defences" in method else "vanilla"
         for spec in specs:
@@ -36,6 +60,7 @@ def result_seconds(study):
             timings = store.load(spec.kind, spec.config()).record.get("timings", {})
             entry[0] += sum(timings.get(name, 0.0) for name in TIMINGS)
             entry[1] += 1
+            entry[3] += task_wall_seconds(store, spec) or 0.0
     return totals
 
 
@@ -50,14 +75,19 @@ def main(argv=None):
         parameters[name] = yaml.safe_load(value)
     study = reproduce.validate(parameters)
     rows = [
-        {"stage": stage, "network": network, "kind": kind, "seconds": seconds, "results": done, "missing": missing}
-        for (stage, network, kind), (seconds, done, missing) in result_seconds(study).items()
+        {
+            "stage": stage, "network": network, "kind": kind, "seconds": seconds, "results": done,
+            "missing": missing, "task wall": wall,
+        }
+        for (stage, network, kind), (seconds, done, missing, wall) in result_seconds(study).items()
     ]
-    table = pd.DataFrame(rows).pivot_table(
-        index=["stage", "network"], columns="kind", values="seconds", aggfunc="sum", sort=False
-    )
+    frame = pd.DataFrame(rows)
+    table = frame.pivot_table(index=["stage", "network"], columns="kind", values="seconds", aggfunc="sum", sort=False)
     table["all"] = table.sum(axis=1)
-    totals = pd.DataFrame(rows).groupby("stage")[["seconds", "results", "missing"]].sum()
+    # What the workers spent on the network's tasks, start to publication: the recorded seconds
+    # plus building, saving and loading models, reading data and starting the task.
+    table["task wall"] = frame.groupby(["stage", "network"], sort=False)["task wall"].sum()
+    totals = frame.groupby("stage")[["seconds", "task wall", "results", "missing"]].sum()
     recorder = recording.Recorder(arguments.record_dir, "profile_cost")
     record_frame(recorder, f"profile-cost-{arguments.profile}", table)
     record_frame(recorder, f"profile-cost-{arguments.profile}-stages", totals)

@@ -1,7 +1,6 @@
 """Tests of rzs.attacks on a tiny Fashion-MNIST conv net trained once per session."""
 
 import dataclasses
-import pathlib
 
 import cma
 import keras
@@ -12,61 +11,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from keras import layers
 
-from rzs import attacks, data
+from rzs import attacks
 from rzs.attacks.search import CMAESSearch, DifferentialEvolutionSearch, transform_into_box
 
-SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 # Small search budgets keep the whole file well under two minutes on 2 cores.
 SMALL_SEARCH = {"population": 20, "generations": 5, "progress": False}
 
 
 @pytest.fixture(scope="module")
-def dataset():
-    """The first 2000 Fashion-MNIST training and 200 test images."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"no canonical dataset files at {SHARED_DATA}")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RZS_DATA_DIR", str(SHARED_DATA))
-        patch.setenv("RZS_OFFLINE", "1")
-        fashion = data.load_dataset("fashion_mnist")
-    return {
-        "x_train": fashion.x_train[:2000],
-        "y_train": fashion.y_train[:2000],
-        "x_test": fashion.x_test[:200],
-        "y_test": fashion.y_test[:200],
-    }
+def correct_images(fashion_subset, small_model):
+    """The first 10 test images the small model classifies correctly, with their labels."""
+    predictions = np.argmax(small_model.predict_on_batch(fashion_subset["x_test"].astype("float32")), axis=1)
+    chosen = np.flatnonzero(predictions == fashion_subset["y_test"])[:10]
+    return fashion_subset["x_test"][chosen], fashion_subset["y_test"][chosen]
 
 
 @pytest.fixture(scope="module")
-def model(dataset):
-    """Tiny conv net that follows the model contract: raw pixels in, probabilities out."""
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((28, 28, 1))
-    x = layers.Rescaling(1 / 255)(inputs)
-    x = layers.Conv2D(8, 3, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(16, 3, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Flatten()(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
-    network = keras.Model(inputs, outputs)
-    network.compile("adam", "sparse_categorical_crossentropy")
-    network.fit(
-        dataset["x_train"].astype("float32"), dataset["y_train"], epochs=2, batch_size=64, verbose=0
-    )
-    return network
-
-
-@pytest.fixture(scope="module")
-def correct_images(dataset, model):
-    """The first 10 test images the model classifies correctly, with their labels."""
-    predictions = np.argmax(model.predict_on_batch(dataset["x_test"].astype("float32")), axis=1)
-    chosen = np.flatnonzero(predictions == dataset["y_test"])[:10]
-    return dataset["x_test"][chosen], dataset["y_test"][chosen]
-
-
-@pytest.fixture(scope="module")
-def th_comparison(model, correct_images):
+def th_comparison(small_model, correct_images):
     """Pixel (DE) and threshold (CMA-ES) attacks at a small and a large th.
 
     th=10 succeeds on only 0-50% of these correctly classified images at any
@@ -76,8 +37,8 @@ def th_comparison(model, correct_images):
     images, labels = correct_images
     search = {"population": 100, "generations": 20, "progress": False, "return_images": True}
     return {
-        "pixel": attacks.pixel_attack(model, images, labels, [1, 40], strategy="de", **search),
-        "threshold": attacks.threshold_attack(model, images, labels, [1, 48], **search),
+        "pixel": attacks.pixel_attack(small_model, images, labels, [1, 40], strategy="de", **search),
+        "threshold": attacks.threshold_attack(small_model, images, labels, [1, 48], **search),
     }
 
 
@@ -86,10 +47,10 @@ def changed_pixels(original, adversarial):
 
 
 @pytest.mark.parametrize("strategy", ["cmaes", "de"])
-def test_pixel_attack_changes_at_most_th_integer_pixels(model, dataset, strategy):
-    images, labels = dataset["x_test"][:4], dataset["y_test"][:4]
+def test_pixel_attack_changes_at_most_th_integer_pixels(small_model, fashion_subset, strategy):
+    images, labels = fashion_subset["x_test"][:4], fashion_subset["y_test"][:4]
     table, adversarials = attacks.pixel_attack(
-        model, images, labels, [1, 3], strategy=strategy, return_images=True, **SMALL_SEARCH
+        small_model, images, labels, [1, 3], strategy=strategy, return_images=True, **SMALL_SEARCH
     )
     assert list(table.columns) == attacks.COLUMNS
     expected_rows = [(image, th) for image in range(4) for th in (1.0, 3.0)]
@@ -100,10 +61,10 @@ def test_pixel_attack_changes_at_most_th_integer_pixels(model, dataset, strategy
 
 
 @pytest.mark.parametrize("strategy", ["cmaes", "de"])
-def test_threshold_attack_stays_within_th(model, dataset, strategy):
-    images, labels = dataset["x_test"][:4], dataset["y_test"][:4]
+def test_threshold_attack_stays_within_th(small_model, fashion_subset, strategy):
+    images, labels = fashion_subset["x_test"][:4], fashion_subset["y_test"][:4]
     table, adversarials = attacks.threshold_attack(
-        model, images, labels, [1, 5], strategy=strategy, return_images=True, **SMALL_SEARCH
+        small_model, images, labels, [1, 5], strategy=strategy, return_images=True, **SMALL_SEARCH
     )
     for row, adversarial in zip(table.itertuples(), adversarials):
         change = np.abs(adversarial.astype(int) - images[row.image].astype(int))
@@ -121,41 +82,41 @@ def test_larger_th_succeeds_clearly_more_often(th_comparison):
 
 
 def test_successful_rows_are_misclassified_when_evaluated_again(
-    model, correct_images, th_comparison
+    small_model, correct_images, th_comparison
 ):
     _, labels = correct_images
     for table, adversarials in th_comparison.values():
-        predictions = np.argmax(model.predict_on_batch(adversarials.astype("float32")), axis=1)
+        predictions = np.argmax(small_model.predict_on_batch(adversarials.astype("float32")), axis=1)
         np.testing.assert_array_equal(predictions, table["adversarial_label"])
         np.testing.assert_array_equal(table["success"], predictions != labels[table["image"]])
         assert (table.loc[table["success"], "queries"] > 0).all()
 
 
-def test_targeted_success_means_the_target_class(model, correct_images):
+def test_targeted_success_means_the_target_class(small_model, correct_images):
     images, labels = correct_images
     targets = (labels + 1) % 10
     table, adversarials = attacks.pixel_attack(
-        model, images[:4], labels[:4], 40, strategy="de", target_labels=targets[:4],
+        small_model, images[:4], labels[:4], 40, strategy="de", target_labels=targets[:4],
         return_images=True, population=50, generations=10, progress=False,
     )
-    predictions = np.argmax(model.predict_on_batch(adversarials.astype("float32")), axis=1)
+    predictions = np.argmax(small_model.predict_on_batch(adversarials.astype("float32")), axis=1)
     np.testing.assert_array_equal(table["target_label"].to_numpy(dtype=int), targets[:4])
     np.testing.assert_array_equal(table["success"], predictions == targets[:4])
 
 
-def test_same_seed_gives_the_same_table(model, dataset):
-    images, labels = dataset["x_test"][:3], dataset["y_test"][:3]
-    first = attacks.pixel_attack(model, images, labels, 2, seed=7, **SMALL_SEARCH)
-    second = attacks.pixel_attack(model, images, labels, 2, seed=7, **SMALL_SEARCH)
-    other = attacks.pixel_attack(model, images, labels, 2, seed=8, **SMALL_SEARCH)
+def test_same_seed_gives_the_same_table(small_model, fashion_subset):
+    images, labels = fashion_subset["x_test"][:3], fashion_subset["y_test"][:3]
+    first = attacks.pixel_attack(small_model, images, labels, 2, seed=7, **SMALL_SEARCH)
+    second = attacks.pixel_attack(small_model, images, labels, 2, seed=7, **SMALL_SEARCH)
+    other = attacks.pixel_attack(small_model, images, labels, 2, seed=8, **SMALL_SEARCH)
     pd.testing.assert_frame_equal(first, second)
     assert not first.equals(other)
 
 
-def test_binary_search_follows_the_authors_bisection(model, correct_images):
+def test_binary_search_follows_the_authors_bisection(small_model, correct_images):
     images, labels = correct_images
     table = attacks.threshold_attack(
-        model, images[:2], labels[:2], None, strategy="de", **SMALL_SEARCH
+        small_model, images[:2], labels[:2], None, strategy="de", **SMALL_SEARCH
     )
     for _, rows in table.groupby("image"):
         # Replaying the bisection with the recorded outcomes must visit exactly
@@ -175,11 +136,11 @@ def test_binary_search_follows_the_authors_bisection(model, correct_images):
     )
 
 
-def test_pgd_lowers_accuracy_and_respects_eps(model, dataset):
-    images, labels = dataset["x_test"][:40], dataset["y_test"][:40]
+def test_pgd_lowers_accuracy_and_respects_eps(small_model, fashion_subset):
+    images, labels = fashion_subset["x_test"][:40], fashion_subset["y_test"][:40]
     for random_start in (False, True):
         table, adversarials = attacks.pgd(
-            model, images, labels, random_start=random_start, return_images=True
+            small_model, images, labels, random_start=random_start, return_images=True
         )
         accuracy_before = (table["original_label"] == labels).mean()
         accuracy_after = (table["adversarial_label"] == labels).mean()
@@ -198,18 +159,18 @@ def test_pgd_lowers_accuracy_and_respects_eps(model, dataset):
         (attacks.deepfool, {"max_iterations": 20}),
     ],
 )
-def test_gradient_attacks_return_consistent_tables(model, dataset, attack, options):
-    images, labels = dataset["x_test"][:8], dataset["y_test"][:8]
-    table, adversarials = attack(model, images, labels, return_images=True, **options)
+def test_gradient_attacks_return_consistent_tables(small_model, fashion_subset, attack, options):
+    images, labels = fashion_subset["x_test"][:8], fashion_subset["y_test"][:8]
+    table, adversarials = attack(small_model, images, labels, return_images=True, **options)
     assert list(table.columns) == attacks.COLUMNS
     assert adversarials.min() >= 0 and adversarials.max() <= 255
-    predictions = np.argmax(model.predict_on_batch(adversarials), axis=1)
+    predictions = np.argmax(small_model.predict_on_batch(adversarials), axis=1)
     np.testing.assert_array_equal(table["success"], predictions != labels)
 
 
-def test_deepfool_fools_most_images(model, correct_images):
+def test_deepfool_fools_most_images(small_model, correct_images):
     images, labels = correct_images
-    assert attacks.deepfool(model, images, labels)["success"].mean() >= 0.8
+    assert attacks.deepfool(small_model, images, labels)["success"].mean() >= 0.8
 
 
 @pytest.mark.parametrize(
@@ -239,11 +200,11 @@ def test_deepfool_fools_most_images(model, correct_images):
         (lambda m, x, y: attacks.deepfool(m, x / 1000.0 - 1, y), "min=-1"),
     ],
 )
-def test_bad_arguments_raise_value_error_naming_them(model, dataset, call, message):
-    images = dataset["x_test"][:2].astype("float32")
-    labels = dataset["y_test"][:2].astype("int64")
+def test_bad_arguments_raise_value_error_naming_them(small_model, fashion_subset, call, message):
+    images = fashion_subset["x_test"][:2].astype("float32")
+    labels = fashion_subset["y_test"][:2].astype("int64")
     with pytest.raises(ValueError, match=message):
-        call(model, images, labels)
+        call(small_model, images, labels)
 
 
 def test_summarize_reports_both_attack_accuracies():
@@ -402,24 +363,24 @@ def test_attacks_of_a_bfloat16_model_run_in_float32(tmp_path):
     )
 
 
-def test_pgd_random_start_differs_from_bim_and_repeats_with_its_seed(model, dataset):
-    images, labels = dataset["x_test"][:8], dataset["y_test"][:8]
+def test_pgd_random_start_differs_from_bim_and_repeats_with_its_seed(small_model, fashion_subset):
+    images, labels = fashion_subset["x_test"][:8], fashion_subset["y_test"][:8]
     options = {"eps": 4 / 255, "iterations": 3}
-    bim_table = attacks.bim(model, images, labels, **options)
-    first = attacks.pgd(model, images, labels, random_start=True, seed=5, **options)
-    second = attacks.pgd(model, images, labels, random_start=True, seed=5, **options)
+    bim_table = attacks.bim(small_model, images, labels, **options)
+    first = attacks.pgd(small_model, images, labels, random_start=True, seed=5, **options)
+    second = attacks.pgd(small_model, images, labels, random_start=True, seed=5, **options)
     pd.testing.assert_frame_equal(first, second)
     assert not np.allclose(first["l2"], bim_table["l2"])
     pd.testing.assert_frame_equal(
-        attacks.pgd(model, images, labels, **options).drop(columns="attack"),
+        attacks.pgd(small_model, images, labels, **options).drop(columns="attack"),
         bim_table.drop(columns="attack"),
     )
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "margin"])
-def test_gradient_losses_from_logits_lower_accuracy(model, dataset, loss):
-    images, labels = dataset["x_test"][:40], dataset["y_test"][:40]
-    table = attacks.bim(model, images, labels, iterations=5, loss=loss)
+def test_gradient_losses_from_logits_lower_accuracy(small_model, fashion_subset, loss):
+    images, labels = fashion_subset["x_test"][:40], fashion_subset["y_test"][:40]
+    table = attacks.bim(small_model, images, labels, iterations=5, loss=loss)
     assert (table["adversarial_label"] == labels).mean() < (table["original_label"] == labels).mean() - 0.1
     assert (table["stop_reason"] == "budget").all()
 
@@ -459,12 +420,12 @@ def test_attack_spec_rejects_unknown_options(options, message):
         attack_spec("pixel", **options)
 
 
-def test_run_attack_passes_pgd_random_start_and_seed(model, dataset):
+def test_run_attack_passes_pgd_random_start_and_seed(small_model, fashion_subset):
     from rzs import robustness
 
-    images, labels = dataset["x_test"][:6], dataset["y_test"][:6]
-    bim_like = robustness.run_attack(attack_spec("pgd", thresholds=(4,)), model, images, labels)
+    images, labels = fashion_subset["x_test"][:6], fashion_subset["y_test"][:6]
+    bim_like = robustness.run_attack(attack_spec("pgd", thresholds=(4,)), small_model, images, labels)
     random_start = attack_spec("pgd", thresholds=(4,), random_start=True, seed=3)
-    first = robustness.run_attack(random_start, model, images, labels)
-    pd.testing.assert_frame_equal(first, robustness.run_attack(random_start, model, images, labels))
+    first = robustness.run_attack(random_start, small_model, images, labels)
+    pd.testing.assert_frame_equal(first, robustness.run_attack(random_start, small_model, images, labels))
     assert not np.allclose(first["l2"], bim_like["l2"])

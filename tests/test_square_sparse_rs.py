@@ -1,75 +1,33 @@
 """Tests of the Square Attack and Sparse-RS on a tiny Fashion-MNIST conv net trained once."""
 
-import pathlib
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
-from keras import layers
 
-from rzs import attacks, data, models
+from rzs import attacks, models
 from rzs.attacks.sparse_rs import sparse_rs, sparse_rs_alpha_schedule
 from rzs.attacks.square import square_attack, square_p_schedule
 
-SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 STOP_REASONS = {"success", "budget", "clean_misclassified"}
 
 
 @pytest.fixture(scope="module")
-def dataset():
-    """The first 2000 Fashion-MNIST training and 200 test images."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"no canonical dataset files at {SHARED_DATA}")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RZS_DATA_DIR", str(SHARED_DATA))
-        patch.setenv("RZS_OFFLINE", "1")
-        fashion = data.load_dataset("fashion_mnist")
-    return {
-        "x_train": fashion.x_train[:2000],
-        "y_train": fashion.y_train[:2000],
-        "x_test": fashion.x_test[:200],
-        "y_test": fashion.y_test[:200],
-    }
+def correct_images(fashion_subset, small_model):
+    """The first 30 test images the small model classifies correctly, with their labels."""
+    predictions = np.argmax(small_model.predict_on_batch(fashion_subset["x_test"].astype("float32")), axis=1)
+    chosen = np.flatnonzero(predictions == fashion_subset["y_test"])[:30]
+    return fashion_subset["x_test"][chosen], fashion_subset["y_test"][chosen]
 
 
 @pytest.fixture(scope="module")
-def model(dataset):
-    """Tiny conv net that follows the model contract: raw pixels in, probabilities out."""
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((28, 28, 1))
-    x = layers.Rescaling(1 / 255)(inputs)
-    x = layers.Conv2D(8, 3, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(16, 3, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Flatten()(x)
-    logits = layers.Dense(10)(x)
-    outputs = layers.Activation("softmax", dtype="float32")(logits)
-    network = keras.Model(inputs, outputs)
-    network.compile("adam", "sparse_categorical_crossentropy")
-    network.fit(
-        dataset["x_train"].astype("float32"), dataset["y_train"], epochs=2, batch_size=64, verbose=0
-    )
-    return network
-
-
-@pytest.fixture(scope="module")
-def correct_images(dataset, model):
-    """The first 30 test images the model classifies correctly, with their labels."""
-    predictions = np.argmax(model.predict_on_batch(dataset["x_test"].astype("float32")), axis=1)
-    chosen = np.flatnonzero(predictions == dataset["y_test"])[:30]
-    return dataset["x_test"][chosen], dataset["y_test"][chosen]
-
-
-@pytest.fixture(scope="module")
-def results(model, dataset):
+def results(small_model, fashion_subset):
     """Both attacks on the first 12 test images (some misclassified), with images."""
-    images, labels = dataset["x_test"][:12], dataset["y_test"][:12]
+    images, labels = fashion_subset["x_test"][:12], fashion_subset["y_test"][:12]
     options = {"queries": 150, "progress": False, "return_images": True}
     return {
-        "square": square_attack(model, images, labels, [4, 24], **options),
-        "sparse_rs": sparse_rs(model, images, labels, [1, 6], **options),
+        "square": square_attack(small_model, images, labels, [4, 24], **options),
+        "sparse_rs": sparse_rs(small_model, images, labels, [1, 6], **options),
         "images": images,
     }
 
@@ -112,53 +70,53 @@ def test_sparse_rs_changes_exactly_k_pixels_to_cube_corners(results):
 
 
 @pytest.mark.parametrize("attack", [square_attack, sparse_rs])
-def test_same_seed_same_table_whatever_the_batch(model, dataset, attack):
-    images, labels = dataset["x_test"][:5], dataset["y_test"][:5]
+def test_same_seed_same_table_whatever_the_batch(small_model, fashion_subset, attack):
+    images, labels = fashion_subset["x_test"][:5], fashion_subset["y_test"][:5]
     options = {"queries": 25, "progress": False}
-    first = attack(model, images, labels, [2, 8], seed=3, **options)
+    first = attack(small_model, images, labels, [2, 8], seed=3, **options)
     # One image at a time: each search draws from its own (seed, image, th) generator.
-    again = attack(model, images, labels, [2, 8], seed=3, max_batch_size=1, **options)
+    again = attack(small_model, images, labels, [2, 8], seed=3, max_batch_size=1, **options)
     pd.testing.assert_frame_equal(first, again)
-    other_seed = attack(model, images, labels, [2, 8], seed=4, **options)
+    other_seed = attack(small_model, images, labels, [2, 8], seed=4, **options)
     assert not first.equals(other_seed)
 
 
 @pytest.mark.parametrize("attack", [square_attack, sparse_rs])
-def test_targeted_success_means_the_target_class(model, correct_images, attack):
+def test_targeted_success_means_the_target_class(small_model, correct_images, attack):
     images, labels = correct_images[0][:6], correct_images[1][:6]
     targets = (labels + 1) % 10
-    table = attack(model, images, labels, 40, queries=60, target_labels=targets, progress=False)
+    table = attack(small_model, images, labels, 40, queries=60, target_labels=targets, progress=False)
     assert (table["success"] == (table["adversarial_label"] == targets)).all()
     assert (table["success"] == table["rescored_success"]).all()
 
 
 @pytest.mark.parametrize("attack", [square_attack, sparse_rs])
-def test_probability_fitness_searches_too(model, correct_images, attack):
+def test_probability_fitness_searches_too(small_model, correct_images, attack):
     images, labels = correct_images[0][:6], correct_images[1][:6]
     options = {"queries": 60, "progress": False}
-    margin = attack(model, images, labels, 40, **options)
-    probability = attack(model, images, labels, 40, fitness="probability", **options)
+    margin = attack(small_model, images, labels, 40, **options)
+    probability = attack(small_model, images, labels, 40, fitness="probability", **options)
     assert (probability["success"] == probability["rescored_success"]).all()
     assert (probability["success"] == (probability["adversarial_label"] != labels)).all()
     # The same draws ranked by another fitness keep other candidates.
     assert not probability.equals(margin)
 
 
-def test_square_attack_beats_cma_es_threshold_attack_at_equal_queries(model, correct_images):
+def test_square_attack_beats_cma_es_threshold_attack_at_equal_queries(small_model, correct_images):
     images, labels = correct_images
-    square = square_attack(model, images, labels, 12, queries=300, progress=False)
+    square = square_attack(small_model, images, labels, 12, queries=300, progress=False)
     cma_es = attacks.threshold_attack(
-        model, images, labels, 12, population=20, generations=15, progress=False
+        small_model, images, labels, 12, population=20, generations=15, progress=False
     )
     assert cma_es["queries"].max() == square["queries"].max() == 300
     assert square["success"].sum() > cma_es["success"].sum()
 
 
-def test_sparse_rs_beats_cma_es_pixel_attack_at_equal_queries(model, correct_images):
+def test_sparse_rs_beats_cma_es_pixel_attack_at_equal_queries(small_model, correct_images):
     images, labels = correct_images[0][:20], correct_images[1][:20]
-    sparse = sparse_rs(model, images, labels, 4, queries=300, progress=False)
+    sparse = sparse_rs(small_model, images, labels, 4, queries=300, progress=False)
     cma_es = attacks.pixel_attack(
-        model, images, labels, 4, population=20, generations=15, progress=False
+        small_model, images, labels, 4, population=20, generations=15, progress=False
     )
     assert cma_es["queries"].max() == sparse["queries"].max() == 300
     assert sparse["success"].sum() > cma_es["success"].sum()
@@ -192,9 +150,9 @@ def test_schedules_follow_the_papers():
         (sparse_rs, {"th": 2, "seed": -1}, "seed"),
     ],
 )
-def test_bad_arguments_raise_value_error_naming_them(model, dataset, attack, options, message):
+def test_bad_arguments_raise_value_error_naming_them(small_model, fashion_subset, attack, options, message):
     with pytest.raises(ValueError, match=message):
-        attack(model, dataset["x_test"][:2], dataset["y_test"][:2], progress=False, **options)
+        attack(small_model, fashion_subset["x_test"][:2], fashion_subset["y_test"][:2], progress=False, **options)
 
 
 @pytest.mark.parametrize("attack, name", [(square_attack, "p_init"), (sparse_rs, "alpha_init")])
