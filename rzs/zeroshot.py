@@ -30,11 +30,11 @@ MODEL_FILE = "model.keras"
 
 
 def compute_model(spec, verbose="auto", store=None):
-    """Train `spec`'s model and package it for `RunStore.save`.
+    """Train `spec`'s model and package it for `RunStore.save`: its record and its weights.
 
-    Leave-one-out models store the soft labels of the excluded class's test
-    and train images and their positions in the dataset; the full model stores
-    its soft labels on every test and train image.
+    The model's outputs are not stored here: the metrics read the float32
+    predictions of `compute_predictions`, whatever precision the model was
+    trained in.
 
     A test-time-only defence trains nothing: it puts its input stage in front
     of the vanilla model of the same spec, taken from (or trained into)
@@ -58,35 +58,13 @@ def compute_model(spec, verbose="auto", store=None):
             },
         }
     dataset, split = spec.load_data()
-    start = time.perf_counter()
-    if split is None:
-        arrays = {
-            "test_soft_labels": pipeline.predict_probabilities(model, dataset.x_test),
-            "train_soft_labels": pipeline.predict_probabilities(model, dataset.x_train),
-            "test_labels": dataset.y_test,
-            "train_labels": dataset.y_train,
-        }
-        num_classes = dataset.num_classes
-    else:
-        arrays = {
-            "excluded_test_soft_labels": pipeline.predict_probabilities(
-                model, split.x_test_excluded
-            ),
-            "excluded_train_soft_labels": pipeline.predict_probabilities(
-                model, split.x_train_excluded
-            ),
-            "excluded_test_indices": split.test_indices_excluded,
-            "excluded_train_indices": split.train_indices_excluded,
-        }
-        num_classes = split.dataset.num_classes
-    record["timings"]["predict_seconds"] = time.perf_counter() - start
     record.update(
-        num_classes=num_classes,
-        class_names=list(split.dataset.class_names if split else dataset.class_names),
+        num_classes=(split.dataset if split else dataset).num_classes,
+        class_names=list((split.dataset if split else dataset).class_names),
         parameters=int(model.count_params()),
         **reproducibility.environment(),
     )
-    return record, arrays, lambda directory: model.save(directory / MODEL_FILE)
+    return record, {}, lambda directory: model.save(directory / MODEL_FILE)
 
 
 def _defended_vanilla_model(spec, defence, store, verbose):
