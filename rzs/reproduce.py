@@ -425,7 +425,8 @@ def main(argv=None):
     print(format_plan(stages, results_store(study).root.resolve()), flush=True)
     if arguments.dry_run:
         return
-    output_directory = arguments.output or ROOT / "outputs" / arguments.profile
+    # Absolute: the notebooks' kernels run in notebooks/, and the progress file is passed to them by path.
+    output_directory = (arguments.output or ROOT / "outputs" / arguments.profile).resolve()
     started = datetime.datetime.now(datetime.timezone.utc)
     versions, machine = library_versions()
     from rzs.study import Study

@@ -121,7 +121,8 @@ def test_every_make_reproduce_command_in_the_readme_runs(command, tmp_path):
 def test_progress_reaches_the_console_while_a_notebook_runs(shared_data, tmp_path):
     command = [
         sys.executable, "-m", "rzs.reproduce", "--profile", "smoke", "--notebooks", "01",
-        "--output", str(tmp_path / "outputs"), *_paths(tmp_path),
+        # Relative to the working directory, which is not the kernels' (notebooks/).
+        "--output", os.path.relpath(tmp_path / "outputs", ROOT), *_paths(tmp_path),
         "-p", "excluded_classes", "[0]", "-p", "per_class_train", "20", "-p", "epochs", "1", "-p", "workers", "1",
     ]
     process = subprocess.Popen(
