@@ -274,12 +274,29 @@ def full_model_accuracy(tables_directory):
     return None
 
 
+def seed_reliability(tables_directory):
+    """The run's seed-reliability tables (metrics, then outcomes) as Markdown, or None with fewer than two seeds."""
+    frames = [
+        pd.read_csv(path)
+        for path in (tables_directory / "reliability-metrics.csv", tables_directory / "reliability-outcomes.csv")
+        if path.is_file()
+    ]
+    if not frames:
+        return None
+    frame = pd.concat(frames, ignore_index=True).drop_duplicates("quantity")
+    frame = frame[frame["seeds"] >= 2]
+    if frame.empty:
+        return None
+    columns = ["quantity", "networks", "seeds", "icc", "kendall_w", "mean_spearman"]
+    return frame[columns].to_markdown(index=False, floatfmt=".2f")
+
+
 def readme_tables(outputs):
     """README's measured tables, in Markdown, from the run records under `outputs`.
 
     outputs: one outputs/ folder, or a list of them (each in the checkout that made its runs,
-    whose tables/ is read). Writes the run times, each run's primary tests and full models'
-    accuracy, and, where two or more runs share a profile, their primary tests side by side and
+    whose tables/ is read). Writes the run times, each run's primary tests, full models'
+    accuracy and, with two or more seeds, seed reliability, and, where two or more runs share a profile, their primary tests side by side and
     the null control of every run's defence tests (docs/analysis.md).
     """
     folders = [Path(outputs)] if isinstance(outputs, (str, Path)) else [Path(folder) for folder in outputs]
@@ -323,6 +340,12 @@ def readme_tables(outputs):
         accuracy = full_model_accuracy(tables_directory)
         if accuracy is not None:
             sections.append(f"Full models' test accuracy, `{label}` run of {run['started'][:10]}:\n\n" + accuracy)
+        reliability = seed_reliability(tables_directory)
+        if reliability is not None:
+            sections.append(
+                f"Seed reliability, `{label}` run of {run['started'][:10]} (is the spread between networks "
+                "more than retraining's? ICC near 1 and Kendall's W near 1 say yes):\n\n" + reliability
+            )
     if not time_rows:
         return f"No run records under {', '.join(str(folder) for folder in folders)}: run `make reproduce` first."
     for profile, tests in primaries.items():

@@ -132,6 +132,21 @@ def test_readme_accuracy_has_its_interval_and_n_from_the_hygiene_table(tmp_path)
     assert "450" not in tables  # leave-one-out models are not full models
 
 
+def test_readme_has_seed_reliability_only_with_two_seeds(tmp_path):
+    _run(tmp_path)
+    columns = {"networks": [9], "icc": [0.93], "kendall_w": [0.97], "mean_spearman": [0.93]}
+    tables = tmp_path / "tables" / "smoke"
+    pd.DataFrame({"quantity": ["AM"], "seeds": [1], **columns}).to_csv(tables / "reliability-metrics.csv", index=False)
+    assert "Seed reliability" not in report.readme_tables(tmp_path / "outputs")
+    pd.DataFrame({"quantity": ["AM"], "seeds": [2], **columns}).to_csv(tables / "reliability-metrics.csv", index=False)
+    pd.DataFrame({"quantity": ["pixel th=3"], "seeds": [2], **columns}).to_csv(
+        tables / "reliability-outcomes.csv", index=False
+    )
+    text = report.readme_tables(tmp_path / "outputs")
+    section = text[text.index("Seed reliability"):]
+    assert "| AM " in section and "| pixel th=3 " in section and "0.93" in section
+
+
 def test_readme_tables_are_written_between_the_markers(tmp_path):
     _run(tmp_path)
     readme = tmp_path / "README.md"
