@@ -206,9 +206,15 @@ def run_records(outputs):
 
 
 def run_label(run):
-    """The command-line profile and overrides of a run, e.g. ``quick -p seeds [1]``."""
+    """The command-line profile and overrides of a run, e.g. ``quick -p seeds [1]``.
+
+    Overridden folders (results_dir, tables_dir, figures_dir) are left out: they say where a run
+    wrote, not what it computed.
+    """
     overrides = [
-        f"-p {name} {json.dumps(value).replace(chr(34), '')}" for name, value in (run.get("overridden") or {}).items()
+        f"-p {name} {json.dumps(value).replace(chr(34), '')}"
+        for name, value in (run.get("overridden") or {}).items()
+        if not name.endswith("_dir")
     ]
     return " ".join([run["profile"], *overrides])
 

@@ -132,6 +132,11 @@ def test_readme_accuracy_has_its_interval_and_n_from_the_hygiene_table(tmp_path)
     assert "450" not in tables  # leave-one-out models are not full models
 
 
+def test_run_labels_leave_out_overridden_folders():
+    run = {"profile": "quick", "overridden": {"seeds": [0, 1], "tables_dir": "/elsewhere/tables"}}
+    assert report.run_label(run) == "quick -p seeds [0, 1]"
+
+
 def test_readme_has_seed_reliability_only_with_two_seeds(tmp_path):
     _run(tmp_path)
     columns = {"networks": [9], "icc": [0.93], "kendall_w": [0.97], "mean_spearman": [0.93]}
