@@ -281,15 +281,16 @@ def full_model_accuracy(tables_directory):
 
 
 def seed_reliability(tables_directory):
-    """The run's seed-reliability tables (metrics, then outcomes) as Markdown, or None with fewer than two seeds."""
-    frames = [
-        pd.read_csv(path)
-        for path in (tables_directory / "reliability-metrics.csv", tables_directory / "reliability-outcomes.csv")
-        if path.is_file()
-    ]
-    if not frames:
+    """The run's seed reliability as Markdown, or None without a table or with fewer than two seeds.
+
+    Notebook 04's table (every metric, test accuracy and every attack outcome) holds notebook
+    02's (the metrics and test accuracy), so the latter is read only for runs without the former.
+    """
+    paths = [tables_directory / "reliability-outcomes.csv", tables_directory / "reliability-metrics.csv"]
+    path = next((path for path in paths if path.is_file()), None)
+    if path is None:
         return None
-    frame = pd.concat(frames, ignore_index=True).drop_duplicates("quantity")
+    frame = pd.read_csv(path)
     frame = frame[frame["seeds"] >= 2]
     if frame.empty:
         return None

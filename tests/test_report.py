@@ -144,12 +144,13 @@ def test_readme_has_seed_reliability_only_with_two_seeds(tmp_path):
     pd.DataFrame({"quantity": ["AM"], "seeds": [1], **columns}).to_csv(tables / "reliability-metrics.csv", index=False)
     assert "Seed reliability" not in report.readme_tables(tmp_path / "outputs")
     pd.DataFrame({"quantity": ["AM"], "seeds": [2], **columns}).to_csv(tables / "reliability-metrics.csv", index=False)
-    pd.DataFrame({"quantity": ["pixel th=3"], "seeds": [2], **columns}).to_csv(
+    pd.DataFrame({"quantity": ["AM", "pixel th=3"], "seeds": [2, 2], **{name: value * 2 for name, value in columns.items()}}).to_csv(
         tables / "reliability-outcomes.csv", index=False
     )
     text = report.readme_tables(tmp_path / "outputs")
     section = text[text.index("Seed reliability"):]
     assert "| AM " in section and "| pixel th=3 " in section and "0.93" in section
+    assert section.count("| AM ") == 1  # notebook 04's table holds notebook 02's rows
 
 
 def test_readme_tables_are_written_between_the_markers(tmp_path):
